@@ -1,0 +1,188 @@
+"""/api/v1/channels: channels, membership, history, sending, read state and deletion."""
+import re
+
+import sqlalchemy as sa
+from flask import Blueprint, Response, current_app, request
+
+from .. import messaging
+from ..auth import current_user, login_required, staff_required
+from ..errors import APIError
+from ..extensions import db
+from ..models import Channel, ChannelMember, Message, ServerSettings, User
+from ..openapi import doc
+from ..params import Params
+from .responses import ok
+
+bp = Blueprint("channels", __name__, url_prefix="/api/v1/channels")
+
+CHANNEL_NAME_RE = re.compile(r"[^\x00-\x1f\x7f]{1,64}")
+CURSOR_RE = messaging.MESSAGE_ID_RE
+MAX_ATTACHMENTS = 10
+
+
+@bp.get("", strict_slashes=False)
+@doc("What the channels API offers", auth=None)
+def info():
+    return ok(message="Channels API: list, create, delete, membership, messages and read state. See /docs.")
+
+
+@bp.post("/list/", strict_slashes=False)
+@doc("Channels you may see, with your unread counts", responses={200: "channels"})
+@login_required
+def list_channels():
+    return ok(channels=messaging.channel_list(current_user()))
+
+
+@bp.post("/create/", strict_slashes=False)
+@doc("Create a channel (admin or owner)", {"channel_name": "str*", "is_private": "bool"}, auth="admin",
+     responses={201: "Channel created", 409: "Name taken"})
+@staff_required
+def create_channel():
+    params = Params()
+    name = params.text("channel_name", strip=True, min_len=1, max_len=64, pattern=CHANNEL_NAME_RE,
+                       pattern_message="must not contain control characters")
+    is_private = params.flag("is_private")
+    params.done()
+    if db.session.scalar(sa.select(Channel.id).where(Channel.name_key == name.lower())):
+        raise APIError(409, "A channel with this name already exists", "CHANNEL_NAME_TAKEN")
+    channel = Channel(name=name, name_key=name.lower(), is_private=is_private, created_by=current_user().id)
+    db.session.add(channel)
+    db.session.commit()
+    return ok(201, message="Channel created successfully", channel_data=channel.to_dict())
+
+
+@bp.delete("/<channel_id>/delete")
+@doc("Delete a channel and its history (admin or owner)", auth="admin", responses={200: "Deleted", 404: "Unknown"})
+@staff_required
+def delete_channel(channel_id: str):
+    channel = messaging.visible_channel(current_user(), channel_id)
+    db.session.delete(channel)
+    db.session.commit()
+    return ok(message=f"Channel ID: '{channel_id}' deleted successfully")
+
+
+def _member_target(channel_id: str, *names: str) -> tuple[Channel, User]:
+    params = Params()
+    value = next((v for v in (params.text(n, required=False, max_len=64) for n in names) if v), None)
+    if value is None:
+        params.errors.append({"path": names[0], "message": "is required"})
+    params.done()
+    channel = messaging.visible_channel(current_user(), channel_id)
+    user = db.session.get(User, value)
+    if user is None:
+        raise APIError(404, "User not found", "UNKNOWN_USER")
+    if not channel.is_private:
+        raise APIError(400, "Public channels are open to everyone; membership applies to private channels",
+                       "CHANNEL_NOT_PRIVATE")
+    return channel, user
+
+
+@bp.put("/<channel_id>/add_user")
+@doc("Add a user to a private channel (admin or owner)", {"to_add_user_id": "str*"}, auth="admin",
+     responses={200: "Added", 404: "Unknown channel or user"})
+@staff_required
+def add_user(channel_id: str):
+    channel, user = _member_target(channel_id, "to_add_user_id")
+    if db.session.get(ChannelMember, (channel.id, user.id)) is None:
+        db.session.add(ChannelMember(channel_id=channel.id, user_id=user.id))
+        db.session.commit()
+    return ok(message=f"User ID: '{user.id}' added to Channel ID: '{channel.id}'")
+
+
+@bp.delete("/<channel_id>/remove_user")
+@doc("Remove a user from a private channel (admin or owner)", {"to_remove_user_id": "str*", "user_id": "str"},
+     auth="admin", responses={200: "Removed", 404: "Unknown channel, user or membership"})
+@staff_required
+def remove_user(channel_id: str):
+    channel, user = _member_target(channel_id, "to_remove_user_id", "user_id")
+    membership = db.session.get(ChannelMember, (channel.id, user.id))
+    if membership is None:
+        raise APIError(404, "The user is not a member of this channel", "UNKNOWN_MEMBER")
+    db.session.delete(membership)
+    db.session.commit()
+    return ok(message=f"User ID: '{user.id}' removed from Channel ID: '{channel.id}'")
+
+
+@bp.get("/<channel_id>/load_messages")
+@doc("Message history: page 1 is the newest; or before/after cursors with limit",
+     {"page": "int", "messages_per_page": "int", "before": "str", "after": "str", "limit": "int"},
+     responses={200: "messages", 404: "Unknown channel"})
+@login_required
+def load_messages(channel_id: str):
+    config = current_app.config
+    params = Params()
+    page = params.integer("page", default=1, minimum=1, maximum=1_000_000)
+    per_page = params.integer("messages_per_page", default=20, minimum=1, maximum=config["MESSAGES_PER_PAGE_MAX"])
+    before = params.text("before", required=False, max_len=36, pattern=CURSOR_RE, pattern_message="must be a message_id")
+    after = params.text("after", required=False, max_len=36, pattern=CURSOR_RE, pattern_message="must be a message_id")
+    limit = params.integer("limit", default=50, minimum=1, maximum=config["CURSOR_LIMIT_MAX"])
+    params.done()
+    channel = messaging.visible_channel(current_user(), channel_id)
+    if before or after:
+        rows = messaging.messages_around(channel, before, after, limit)
+    else:
+        rows = messaging.page_of_messages(channel, page, per_page)
+    return ok(messages=messaging.serialize(rows))
+
+
+def _uploaded_attachments() -> list:
+    return [f for f in request.files.getlist("attachments") if f and f.filename]
+
+
+@bp.post("/<channel_id>/send_message")
+@doc("Send a message (JSON or multipart form with attachments)", {"message": "str", "attachments": "files"},
+     responses={201: "Sent", 400: "Empty or too long", 404: "Unknown channel"})
+@login_required
+def send_message(channel_id: str):
+    me = current_user()
+    params = Params()
+    text = params.text("message", required=False, default="", max_len=1_000_000)
+    params.done()
+    files = _uploaded_attachments()
+    limit = ServerSettings.get().max_message_length
+    if len(text) > limit:
+        raise APIError(400, f"The message is longer than {limit} characters", "MESSAGE_TOO_LONG")
+    if not text.strip() and not files:
+        raise APIError(400, "The message is empty", "EMPTY_MESSAGE")
+    if len(files) > MAX_ATTACHMENTS:
+        raise APIError(400, f"At most {MAX_ATTACHMENTS} attachments per message", "TOO_MANY_ATTACHMENTS")
+    channel = messaging.visible_channel(me, channel_id)
+    if files:
+        raise APIError(415, "Attachments are not accepted by this server yet", "ATTACHMENTS_UNSUPPORTED")
+    message = messaging.store_message(me, channel, text, [])
+    db.session.commit()
+    return ok(201, message="message sent successfully", message_id=message.id, attachments=message.attachments)
+
+
+@bp.put("/<channel_id>/mark_message_as_read")
+@doc("Mark a message (and everything before it) read for you", {"message_id": "str*"},
+     responses={201: "Marked", 404: "Unknown channel or message"})
+@login_required
+def mark_message_as_read(channel_id: str):
+    me = current_user()
+    params = Params()
+    message_id = params.text("message_id", max_len=36)
+    params.done()
+    channel = messaging.visible_channel(me, channel_id)
+    message = messaging.channel_message(channel, message_id)
+    messaging.advance_read_state(me.id, channel.id, message.id)
+    db.session.commit()
+    return ok(201, message="The message_id was successfully marked as read")
+
+
+@bp.delete("/<channel_id>/delete_message")
+@doc("Delete a message: its sender, an admin or the owner", {"message_id": "str*"},
+     responses={204: "Deleted (empty body)", 403: "Not yours", 404: "Unknown channel or message"})
+@login_required
+def delete_message(channel_id: str):
+    me = current_user()
+    params = Params()
+    message_id = params.text("message_id", max_len=36)
+    params.done()
+    channel = messaging.visible_channel(me, channel_id)
+    message: Message = messaging.channel_message(channel, message_id)
+    if message.sender_id != me.id and not me.is_staff:
+        raise APIError(403, "Only the sender, an admin or the owner may delete this message", "MISSING_ACCESS")
+    db.session.delete(message)
+    db.session.commit()
+    return Response(status=204)

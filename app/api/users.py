@@ -1,0 +1,165 @@
+"""/api/v1/users: accounts, sign-in, profiles and tokens."""
+import sqlalchemy as sa
+from flask import Blueprint
+
+from ..accounts import USERNAME_RE, USERNAME_RULE, create_user, password_problem, username_taken
+from ..auth import (check_password, current_user, hash_password, issue_token, login_required, owner_required,
+                    revoke_tokens)
+from ..errors import APIError, ValidationError
+from ..extensions import db
+from ..ids import iso, utcnow
+from ..models import User
+from ..models.users import STATUSES
+from ..openapi import doc
+from ..params import Params
+from .responses import ok
+
+bp = Blueprint("users", __name__, url_prefix="/api/v1/users")
+
+
+def _credentials() -> tuple[str, str]:
+    params = Params()
+    username = params.text("username", max_len=64)
+    password = params.text("password", max_len=1024)
+    params.done()
+    return username, password
+
+
+def _token_fields(user: User) -> dict:
+    token, expires_at = issue_token(user)
+    return {"auth_token": token, "auth_token_expire_time": iso(expires_at)}
+
+
+@bp.post("/signup")
+@doc("Create an account; the first account of a fresh server becomes its owner",
+     {"username": "str*", "password": "str*"}, auth=None, responses={201: "Account created", 409: "Username taken"})
+def signup():
+    username, password = _credentials()
+    errors = []
+    if not USERNAME_RE.fullmatch(username):
+        errors.append({"path": "username", "message": USERNAME_RULE})
+    if problem := password_problem(password):
+        errors.append({"path": "password", "message": problem})
+    if errors:
+        raise ValidationError(errors)
+    user = create_user(username, password)
+    fields = _token_fields(user)
+    db.session.commit()
+    return ok(201, message="Account created successfully", **fields)
+
+
+@bp.route("/signin", methods=["GET", "POST"])
+@doc("Sign in and receive a new auth_token", {"username": "str*", "password": "str*"}, auth=None,
+     responses={200: "Signed in", 401: "Wrong username or password"})
+def signin():
+    username, password = _credentials()
+    user = db.session.scalar(sa.select(User).where(User.username_key == username.lower()))
+    if not check_password(user, password):
+        raise APIError(401, "Invalid username or password", "INVALID_CREDENTIALS")
+    fields = _token_fields(user)
+    db.session.commit()
+    return ok(200, message="Signin successfully", **fields)
+
+
+@bp.post("/profile")
+@doc("Your own profile, or another user's public profile with user_id", {"user_id": "str"},
+     responses={200: "user_data", 404: "Unknown user"})
+@login_required
+def profile():
+    me = current_user()
+    params = Params()
+    user_id = params.text("user_id", required=False, max_len=64)
+    params.done()
+    if not user_id or user_id == me.id:
+        return ok(user_data=me.private_dict())
+    other = db.session.get(User, user_id)
+    if other is None:
+        raise APIError(404, "User not found", "UNKNOWN_USER")
+    return ok(user_data=other.public_dict())
+
+
+@bp.put("/profile")
+@doc("Update your profile; every field sent is applied",
+     {"new_username": "str", "status": "str", "about": "str", "new_password": "str", "old_password": "str"},
+     responses={200: "Updated", 401: "Wrong old_password", 409: "Username taken"})
+@login_required
+def update_profile():
+    me = current_user()
+    params = Params()
+    new_username = params.text("new_username", required=False, pattern=USERNAME_RE, pattern_message=USERNAME_RULE)
+    status = params.text("status", required=False, choices=set(STATUSES))
+    about = params.text("about", required=False, max_len=1000)
+    new_password = params.text("new_password", required=False, max_len=1024)
+    old_password = params.text("old_password", required=False, max_len=1024)
+    if new_password is not None:
+        if problem := password_problem(new_password):
+            params.errors.append({"path": "new_password", "message": problem})
+        if old_password is None:
+            params.errors.append({"path": "old_password", "message": "is required to change the password"})
+    params.done()
+
+    updated = []
+    if new_password is not None:
+        if not check_password(me, old_password):
+            raise APIError(401, "old_password is wrong", "INVALID_PASSWORD")
+        me.password_hash = hash_password(new_password)
+        updated.append("password")
+    if new_username is not None and new_username != me.username:
+        if username_taken(new_username, except_user_id=me.id):
+            raise APIError(409, "Username is already taken", "USERNAME_TAKEN")
+        me.username, me.username_key = new_username, new_username.lower()
+        updated.append("username")
+    if status is not None:
+        me.status = status
+        updated.append("status")
+    if about is not None:
+        me.about = about
+        updated.append("about")
+    if not updated:
+        raise ValidationError([{"path": "body", "message": "send at least one field to update"}])
+    me.updated_at = utcnow()
+    db.session.commit()
+    return ok(message="Profile updated successfully", updated_fields=updated)
+
+
+@bp.route("/profile/reset-auth-token", methods=["POST", "PUT"])
+@doc("Replace your auth_token; every older token stops working at once", {"password": "str*"},
+     responses={200: "New token", 401: "Wrong password"})
+@login_required
+def reset_auth_token():
+    me = current_user()
+    params = Params()
+    password = params.text("password", max_len=1024)
+    params.done()
+    if not check_password(me, password):
+        raise APIError(401, "Password is wrong", "INVALID_PASSWORD")
+    revoke_tokens(me)
+    fields = _token_fields(me)
+    db.session.commit()
+    return ok(message="auth_token reset successfully", **fields)
+
+
+@bp.get("/list")
+@doc("Every account's public profile", responses={200: "users"})
+@login_required
+def list_users():
+    users = db.session.scalars(sa.select(User).order_by(User.created_at, User.id)).all()
+    return ok(users=[user.public_dict() for user in users])
+
+
+@bp.route("/<user_id>/roles", methods=["PUT", "POST"])
+@doc("Grant or revoke the admin role (owner only)", {"is_admin": "bool*"}, auth="owner",
+     responses={200: "Roles updated", 404: "Unknown user"})
+@owner_required
+def set_roles(user_id: str):
+    params = Params()
+    is_admin = params.flag("is_admin", required=True)
+    params.done()
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise APIError(404, "User not found", "UNKNOWN_USER")
+    if user.is_owner:
+        raise APIError(400, "The owner's roles cannot be changed", "INVALID_TARGET")
+    user.is_admin = is_admin
+    db.session.commit()
+    return ok(message="Roles updated successfully", user_data=user.public_dict())

@@ -1,0 +1,111 @@
+"""Passwords, auth tokens, the current user and the role checks on routes."""
+import hashlib
+import hmac
+import secrets
+from datetime import datetime
+from functools import wraps
+
+import bcrypt
+import sqlalchemy as sa
+from flask import current_app, g, request
+
+from .errors import APIError
+from .extensions import db
+from .ids import utcnow
+from .models import AuthToken, User
+from .params import raw_param
+
+# Checked against when the username is unknown, so a miss costs as much as a wrong password.
+_DUMMY_HASH = bcrypt.hashpw(b"timing-equaliser", bcrypt.gensalt(4))
+
+
+def hash_password(password: str) -> str:
+    rounds = current_app.config["BCRYPT_ROUNDS"]
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds)).decode()
+
+
+def check_password(user: User | None, password: str) -> bool:
+    if user is None:
+        bcrypt.checkpw(password.encode()[:72], _DUMMY_HASH)
+        return False
+    return bcrypt.checkpw(password.encode()[:72], user.password_hash.encode())
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(user: User) -> tuple[str, datetime]:
+    """Create a token "<user_id>.<secret>"; only its digest is stored. The caller commits."""
+    token = f"{user.id}.{secrets.token_urlsafe(32)}"
+    expires_at = utcnow() + current_app.config["AUTH_TOKEN_TTL"]
+    db.session.add(AuthToken(token_hash=token_digest(token), user_id=user.id, expires_at=expires_at))
+    return token, expires_at
+
+
+def revoke_tokens(user: User) -> None:
+    db.session.execute(sa.delete(AuthToken).where(AuthToken.user_id == user.id))
+
+
+def request_token() -> str | None:
+    """The auth_token from the Bearer header, the JSON body, the form or the query string."""
+    header = request.headers.get("Authorization", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip() or None
+    token = raw_param("auth_token")
+    return token if isinstance(token, str) and token else None
+
+
+def user_for_token(token: str | None) -> User | None:
+    """The user a token belongs to, or None when it is malformed, unknown, forged or expired."""
+    if not token or len(token) > 200 or "." not in token:
+        return None
+    user_id = token.split(".", 1)[0]
+    digest = token_digest(token)
+    row = db.session.get(AuthToken, digest)
+    # The lookup is by digest; the compares guard against a row whose owner differs from the prefix.
+    if row is None or not hmac.compare_digest(row.token_hash, digest) or row.user_id != user_id:
+        return None
+    if row.expires_at <= utcnow():
+        return None
+    return db.session.get(User, row.user_id)
+
+
+def current_user() -> User:
+    """The signed-in user of this request; 401 when the token is missing or not valid."""
+    if "user" not in g:
+        token = request_token()
+        if token is None:
+            raise APIError(401, "Authentication required: send an auth_token", "MISSING_AUTH_TOKEN")
+        user = user_for_token(token)
+        if user is None:
+            raise APIError(401, "The auth_token is invalid or has expired", "INVALID_AUTH_TOKEN")
+        g.user = user
+    return g.user
+
+
+def login_required(view):
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        current_user()
+        return view(*args, **kwargs)
+    return wrapper
+
+
+def staff_required(view):
+    """Admins and the owner."""
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        if not current_user().is_staff:
+            raise APIError(403, "Only admins and the server owner may do this", "MISSING_ACCESS")
+        return view(*args, **kwargs)
+    return wrapper
+
+
+def owner_required(view):
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        if not current_user().is_owner:
+            raise APIError(403, "Only the server owner may do this", "MISSING_ACCESS")
+        return view(*args, **kwargs)
+    return wrapper

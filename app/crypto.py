@@ -1,0 +1,100 @@
+"""Message encryption at rest (AES-GCM) and keyed digests, under keys kept in a file.
+
+The key file is JSON: {"current": id, "keys": {id: base64 key}, "hmac_key": base64}. It is
+created on first use with 0600 permissions and never stored in the database. Rotation adds a
+new current key; old keys stay so older messages still decrypt.
+"""
+import base64
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import tempfile
+import threading
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from flask import current_app
+
+_lock = threading.Lock()
+_cache: dict[str, dict] = {}
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _write_new(path: str, content: dict, replace: bool) -> None:
+    """Write a 0600 file atomically; without replace, keep a file another process made first."""
+    directory = os.path.dirname(path)
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".key-")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(content, handle)
+        if replace:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _load(path: str) -> dict:
+    with _lock:
+        if path not in _cache:
+            if not os.path.exists(path):
+                _write_new(path, {"current": "k1", "keys": {"k1": _b64(AESGCM.generate_key(256))},
+                                  "hmac_key": _b64(secrets.token_bytes(32))}, replace=False)
+            with open(path) as handle:
+                raw = json.load(handle)
+            _cache[path] = {
+                "current": raw["current"],
+                "keys": {kid: AESGCM(base64.b64decode(key)) for kid, key in raw["keys"].items()},
+                "hmac_key": base64.b64decode(raw["hmac_key"]),
+            }
+        return _cache[path]
+
+
+def _keys() -> dict:
+    return _load(current_app.config["MESSAGE_KEY_FILE"])
+
+
+def encrypt(text: str, context: str) -> tuple[str, bytes]:
+    """(key_id, nonce + ciphertext); context (the channel id) is bound as associated data."""
+    keys = _keys()
+    nonce = os.urandom(12)
+    return keys["current"], nonce + keys["keys"][keys["current"]].encrypt(nonce, text.encode(), context.encode())
+
+
+def decrypt(key_id: str, blob: bytes, context: str) -> str:
+    keys = _keys()
+    if key_id not in keys["keys"]:  # rotated by another process since this one loaded the file
+        with _lock:
+            _cache.pop(current_app.config["MESSAGE_KEY_FILE"], None)
+        keys = _keys()
+    cipher = keys["keys"][key_id]
+    return cipher.decrypt(blob[:12], blob[12:], context.encode()).decode()
+
+
+def digest(text: str) -> str:
+    """HMAC-SHA256 hex of the plaintext: lets clients compare messages without the key."""
+    return hmac.new(_keys()["hmac_key"], text.encode(), hashlib.sha256).hexdigest()
+
+
+def rotate_key(path: str) -> str:
+    """Add a new current key to the key file and return its id."""
+    with open(path) as handle:
+        raw = json.load(handle)
+    new_id = f"k{len(raw['keys']) + 1}"
+    raw["keys"][new_id] = _b64(AESGCM.generate_key(256))
+    raw["current"] = new_id
+    _write_new(path, raw, replace=True)
+    with _lock:
+        _cache.pop(path, None)
+    return new_id

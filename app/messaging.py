@@ -1,0 +1,128 @@
+"""Channel access, messages and read state: the rules shared by REST and WebSocket routes."""
+import re
+
+import sqlalchemy as sa
+
+from . import crypto
+from .errors import APIError
+from .extensions import db
+from .ids import iso
+from .models import Channel, ChannelMember, Message, ReadState, User
+from .urls import absolute_url
+
+MESSAGE_ID_RE = re.compile(r"[0-9a-fA-F-]{1,36}")
+# Unread counts stop at this many, as chat clients show "999+": counting is bounded by it.
+UNREAD_COUNT_CAP = 1000
+
+
+def can_see(user: User, channel: Channel) -> bool:
+    if not channel.is_private or user.is_staff:
+        return True
+    return db.session.get(ChannelMember, (channel.id, user.id)) is not None
+
+
+def visible_channel(user: User, channel_id: str) -> Channel:
+    """The channel if the user may see it; a private channel is a 404 to outsiders."""
+    channel = db.session.get(Channel, channel_id) if len(channel_id) <= 64 else None
+    if channel is None or not can_see(user, channel):
+        raise APIError(404, "Channel not found", "UNKNOWN_CHANNEL")
+    return channel
+
+
+def visible_channels_query(user: User):
+    query = sa.select(Channel)
+    if not user.is_staff:
+        member_of = sa.select(ChannelMember.channel_id).where(ChannelMember.user_id == user.id)
+        query = query.where(sa.or_(Channel.is_private.is_(False), Channel.id.in_(member_of)))
+    return query.order_by(Channel.created_at, Channel.id)
+
+
+def visible_channel_ids(user: User) -> set[str]:
+    return set(db.session.scalars(visible_channels_query(user).with_only_columns(Channel.id)))
+
+
+def unread_count(user: User, channel_id: str, last_read: str | None) -> int:
+    newer = sa.select(Message.id).where(Message.channel_id == channel_id, Message.sender_id != user.id)
+    if last_read:
+        newer = newer.where(Message.id > last_read)
+    return db.session.scalar(sa.select(sa.func.count()).select_from(newer.limit(UNREAD_COUNT_CAP).subquery()))
+
+
+def channel_list(user: User) -> list[dict]:
+    """Channels the user may see, each with that user's read position and unread count."""
+    channels = db.session.scalars(visible_channels_query(user)).all()
+    reads = dict(db.session.execute(
+        sa.select(ReadState.channel_id, ReadState.last_read_message_id).where(ReadState.user_id == user.id)).all())
+    result = []
+    for channel in channels:
+        last_read = reads.get(channel.id)
+        result.append({**channel.to_dict(), "last_read_message_id": last_read,
+                       "unread_count": unread_count(user, channel.id, last_read)})
+    return result
+
+
+def serialize(messages: list[Message]) -> list[dict]:
+    """Message objects as clients read them, with the sender's current name, avatar and roles."""
+    sender_ids = {m.sender_id for m in messages if m.sender_id}
+    senders = {u.id: u for u in db.session.scalars(sa.select(User).where(User.id.in_(sender_ids)))} if sender_ids else {}
+    result = []
+    for message in messages:
+        sender = senders.get(message.sender_id)
+        result.append({
+            "message_id": message.id,
+            "sender_user_id": message.sender_id,
+            "channel_id": message.channel_id,
+            "message": crypto.decrypt(message.key_id, message.ciphertext, message.channel_id),
+            "hashed_message": message.hashed_message,
+            "username": sender.username if sender else "deleted-user",
+            "sender_avatar_url": absolute_url(sender.avatar_url) if sender else None,
+            "sender_status": sender.status if sender else "offline",
+            "sender_roles": sender.roles if sender else [],
+            "sent_at": iso(message.sent_at),
+            "attachments": list(message.attachments or []),
+        })
+    return result
+
+
+def store_message(user: User, channel: Channel, text: str, attachments: list[str]) -> Message:
+    """Encrypt and add a message; sending also marks the channel read up to it. The caller commits."""
+    message = Message(channel_id=channel.id, sender_id=user.id, attachments=attachments)
+    message.key_id, message.ciphertext = crypto.encrypt(text, channel.id)
+    message.hashed_message = crypto.digest(text)
+    db.session.add(message)
+    db.session.flush()
+    advance_read_state(user.id, channel.id, message.id)
+    return message
+
+
+def advance_read_state(user_id: str, channel_id: str, message_id: str) -> None:
+    """Move the user's read position forward to message_id (never backward)."""
+    state = db.session.get(ReadState, (user_id, channel_id))
+    if state is None:
+        db.session.add(ReadState(user_id=user_id, channel_id=channel_id, last_read_message_id=message_id))
+    elif message_id > state.last_read_message_id:
+        state.last_read_message_id = message_id
+
+
+def channel_message(channel: Channel, message_id: str) -> Message:
+    message = db.session.get(Message, message_id) if MESSAGE_ID_RE.fullmatch(message_id) else None
+    if message is None or message.channel_id != channel.id:
+        raise APIError(404, "Message not found", "UNKNOWN_MESSAGE")
+    return message
+
+
+def page_of_messages(channel: Channel, page: int, per_page: int) -> list[Message]:
+    """Page 1 holds the newest messages; each page is returned oldest first."""
+    rows = db.session.scalars(sa.select(Message).where(Message.channel_id == channel.id)
+                              .order_by(Message.id.desc()).offset((page - 1) * per_page).limit(per_page)).all()
+    return list(reversed(rows))
+
+
+def messages_around(channel: Channel, before: str | None, after: str | None, limit: int) -> list[Message]:
+    """Keyset paging: the newest `limit` before a cursor, or the oldest `limit` after one."""
+    query = sa.select(Message).where(Message.channel_id == channel.id)
+    if before:
+        query = query.where(Message.id < before)
+    if after:
+        return list(db.session.scalars(query.where(Message.id > after).order_by(Message.id).limit(limit)))
+    return list(reversed(db.session.scalars(query.order_by(Message.id.desc()).limit(limit)).all()))

@@ -1,0 +1,111 @@
+"""Read request parameters from a JSON body, a form or the query string, in that order."""
+import re
+from typing import Any
+
+from flask import current_app, g, request
+
+from .errors import APIError, ValidationError
+
+_MISSING = object()
+
+
+def request_json() -> dict:
+    """The JSON object body, {} when there is none; malformed JSON is a 400."""
+    if "json_body" not in g:
+        body: Any = {}
+        if request.is_json and request.content_length != 0:
+            raw = request.get_data(cache=True)
+            if len(raw) > current_app.config["MAX_JSON_BYTES"]:
+                raise APIError(413, "JSON body is too large")
+            if raw.strip():
+                body = request.get_json(silent=True)
+                if body is None:
+                    raise APIError(400, "Malformed JSON body", "INVALID_JSON")
+        if not isinstance(body, dict):
+            raise APIError(400, "The JSON body must be an object", "INVALID_JSON")
+        g.json_body = body
+    return g.json_body
+
+
+def raw_param(name: str, default: Any = None) -> Any:
+    """The first value found for name in the JSON body, the form, then the query string."""
+    body = request_json()
+    if name in body:
+        return body[name]
+    if request.form and name in request.form:
+        return request.form[name]
+    if name in request.args:
+        return request.args[name]
+    return default
+
+
+class Params:
+    """Collects every field error of a request, then raises them together in done()."""
+
+    def __init__(self) -> None:
+        self.errors: list[dict] = []
+
+    def _fail(self, name: str, message: str) -> None:
+        self.errors.append({"path": name, "message": message})
+
+    def text(self, name: str, required: bool = True, default: Any = None, min_len: int = 0,
+            max_len: int = 10_000, pattern: re.Pattern | None = None, strip: bool = False,
+            pattern_message: str = "has an invalid format", choices: set[str] | None = None) -> Any:
+        value = raw_param(name, _MISSING)
+        if value is _MISSING or value is None:
+            if required:
+                self._fail(name, "is required")
+            return default
+        if not isinstance(value, str):
+            self._fail(name, "must be a string")
+            return default
+        if strip:
+            value = value.strip()
+        if len(value) < min_len:
+            self._fail(name, f"must be at least {min_len} characters" if min_len > 1 else "must not be empty")
+        elif len(value) > max_len:
+            self._fail(name, f"must be at most {max_len} characters")
+        elif pattern is not None and not pattern.fullmatch(value):
+            self._fail(name, pattern_message)
+        elif choices is not None and value not in choices:
+            self._fail(name, "must be one of " + ", ".join(sorted(choices)))
+        return value
+
+    def integer(self, name: str, default: int | None = None, minimum: int | None = None,
+            maximum: int | None = None, required: bool = False) -> Any:
+        value = raw_param(name, _MISSING)
+        if value is _MISSING or value is None or value == "":
+            if required:
+                self._fail(name, "is required")
+            return default
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            self._fail(name, "must be an integer")
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            self._fail(name, "must be an integer")
+            return default
+        if minimum is not None and number < minimum or maximum is not None and number > maximum:
+            self._fail(name, f"must be between {minimum} and {maximum}")
+            return default
+        return number
+
+    def flag(self, name: str, default: bool = False, required: bool = False) -> bool:
+        value = raw_param(name, _MISSING)
+        if value is _MISSING or value is None or value == "":
+            if required:
+                self._fail(name, "is required")
+            return default
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in {"true", "1", "yes", "on"}:
+            return True
+        if isinstance(value, str) and value.lower() in {"false", "0", "no", "off"}:
+            return False
+        self._fail(name, "must be a boolean")
+        return default
+
+    def done(self) -> None:
+        if self.errors:
+            raise ValidationError(self.errors)

