@@ -4,7 +4,7 @@ from flask import Flask
 
 def register_blueprints(app: Flask) -> None:
     from .. import openapi
-    from . import channels, general, users
+    from . import analytics, background_tasks, blocked_ips, channels, general, system, users
 
-    for module in (openapi, general, users, channels):
+    for module in (openapi, general, users, channels, system, analytics, blocked_ips, background_tasks):
         app.register_blueprint(module.bp)
