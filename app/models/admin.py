@@ -1,4 +1,5 @@
 """What the owner uses to run the server: blocked addresses, the audit log, task runs, chart aggregates."""
+import ipaddress
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -21,8 +22,8 @@ class BlockedIP(db.Model):
     @property
     def display(self) -> str:
         """A single address without its /32 or /128, a range as written."""
-        address, _, prefix = self.network.partition("/")
-        return address if prefix in {"32", "128"} else self.network
+        network = ipaddress.ip_network(self.network)
+        return str(network.network_address) if network.num_addresses == 1 else self.network
 
     def to_dict(self) -> dict:
         return {"ip": self.display, "reason": self.reason, "blocked_at": iso(self.blocked_at)}
