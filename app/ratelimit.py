@@ -7,7 +7,7 @@ RATELIMIT_RECOVERY_SECONDS, and returns to the shared count as soon as Redis ans
 import logging
 import time
 
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, request
 from flask_limiter import Limiter, RateLimitExceeded
 from werkzeug.exceptions import HTTPException
 
@@ -63,8 +63,10 @@ def init_app(app: Flask) -> None:
     """Create this app's limiter; call after the blueprints are registered."""
     if not app.config.get("RATELIMIT_STORAGE_URI"):
         app.config["RATELIMIT_STORAGE_URI"] = app.config["REDIS_URL"]
+    # Unrouted requests (404/405) count too: probing for routes is not free.
     limiter = Limiter(key_func=client_key, application_limits=[client_limit], headers_enabled=True,
-                      swallow_errors=True, in_memory_fallback_enabled=True, key_prefix="pufferblow")
+                      swallow_errors=True, in_memory_fallback_enabled=True, key_prefix="pufferblow",
+                      request_identifier=lambda: request.endpoint or "unrouted")
     state = {"probed_at": 0.0}
 
     @app.before_request
@@ -85,6 +87,8 @@ def init_app(app: Flask) -> None:
         reset = response.headers.get("X-RateLimit-Reset")
         if reset is not None:
             response.headers["X-RateLimit-Reset-After"] = str(max(0, int(reset) - int(time.time())))
+            if response.status_code != 429:
+                response.headers.pop("Retry-After", None)  # Flask-Limiter adds it to every response
         return response
 
     limiter.init_app(app)
