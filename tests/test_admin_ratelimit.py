@@ -15,7 +15,9 @@ def limited(app, services):
         flask_app = create_app("config.TestConfig", DATA_DIR=services["data_dir"], REDIS_URL=services["redis_url"],
                                SQLALCHEMY_DATABASE_URI=services["database_url"], RATELIMIT_ENABLED=True, **overrides)
         return Api(flask_app.test_client())
-    return build
+    yield build
+    app.extensions["celery"].set_default()  # the factory made the last app's Celery the default and current
+    app.extensions["celery"].set_current()
 
 
 def from_ip(api, address, method="GET", path="/api/v1/info", **kwargs):

@@ -2,7 +2,6 @@
 import logging
 import time
 
-from celery import current_app as current_celery
 from celery import shared_task
 from flask import current_app
 
@@ -29,8 +28,8 @@ def is_running(task_id: str) -> bool:
         return False
 
 
-@shared_task(name="background.run")
-def run_registered(task_id: str, run_id: str | None = None) -> dict:
+@shared_task(name="background.run", bind=True)
+def run_registered(self, task_id: str, run_id: str | None = None) -> dict:
     """Run one registered task inside this worker, recording the run in the database."""
     spec = REGISTRY.get(task_id)
     if spec is None:
@@ -58,7 +57,7 @@ def run_registered(task_id: str, run_id: str | None = None) -> dict:
         db.session.commit()
         started = time.monotonic()
         try:
-            result = current_celery.tasks[spec["task"]]()
+            result = self.app.tasks[spec["task"]]()  # in this process, inside this run's record
             state, error = "succeeded", None
         except Exception as exc:
             log.exception("background task %s failed", task_id)
