@@ -4,7 +4,6 @@ Every worker process counts in the same Redis keys. When Redis is unreachable th
 serving from a per-process memory count (and logs it), probes Redis again every
 RATELIMIT_RECOVERY_SECONDS, and returns to the shared count as soon as Redis answers.
 """
-import logging
 import time
 
 from flask import Flask, current_app, g, request
@@ -14,8 +13,6 @@ from werkzeug.exceptions import HTTPException
 from .auth import request_token, user_for_token
 from .errors import APIError, error_response
 from .netguard import client_ip
-
-log = logging.getLogger(__name__)
 
 # Endpoints that spend a bcrypt check: their own, stricter, per-address limit.
 AUTH_ENDPOINTS = ("users.signin", "users.signup")
@@ -67,19 +64,22 @@ def init_app(app: Flask) -> None:
     limiter = Limiter(key_func=client_key, application_limits=[client_limit], headers_enabled=True,
                       swallow_errors=True, in_memory_fallback_enabled=True, key_prefix="pufferblow",
                       request_identifier=lambda: request.endpoint or "unrouted")
-    state = {"probed_at": 0.0}
+    state = {"probed_at": 0.0, "dead": False}
 
     @app.before_request
     def probe_storage():
         # Flask-Limiter's own probe backs off to half a minute; recover sooner than that.
         if not limiter._storage_dead:
             return
+        if not state["dead"]:
+            state["dead"] = True
+            app.logger.warning("rate limit storage unreachable: counting in this process's memory until it answers")
         now = time.monotonic()
         if now - state["probed_at"] >= app.config["RATELIMIT_RECOVERY_SECONDS"]:
             state["probed_at"] = now
             if limiter.storage.check():
-                limiter._storage_dead = False
-                log.warning("rate limit storage answers again: shared counting resumed")
+                limiter._storage_dead = state["dead"] = False
+                app.logger.warning("rate limit storage answers again: shared counting resumed")
 
     @app.after_request
     def reset_after_header(response):
