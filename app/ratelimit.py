@@ -14,6 +14,8 @@ from .auth import request_token, user_for_token
 from .errors import APIError, error_response
 from .netguard import client_ip
 
+UNREACHABLE = "rate limit storage unreachable: counting in this process's memory until it answers"
+RESUMED = "rate limit storage answers again: shared counting resumed"
 # Endpoints that spend a bcrypt check: their own, stricter, per-address limit.
 AUTH_ENDPOINTS = ("users.signin", "users.signup")
 
@@ -68,18 +70,17 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def probe_storage():
+        dead = limiter._storage_dead
+        if dead != state["dead"]:
+            state["dead"] = dead
+            app.logger.warning(UNREACHABLE if dead else RESUMED)
         # Flask-Limiter's own probe backs off to half a minute; recover sooner than that.
-        if not limiter._storage_dead:
-            return
-        if not state["dead"]:
-            state["dead"] = True
-            app.logger.warning("rate limit storage unreachable: counting in this process's memory until it answers")
         now = time.monotonic()
-        if now - state["probed_at"] >= app.config["RATELIMIT_RECOVERY_SECONDS"]:
+        if dead and now - state["probed_at"] >= app.config["RATELIMIT_RECOVERY_SECONDS"]:
             state["probed_at"] = now
             if limiter.storage.check():
                 limiter._storage_dead = state["dead"] = False
-                app.logger.warning("rate limit storage answers again: shared counting resumed")
+                app.logger.warning(RESUMED)
 
     @app.after_request
     def reset_after_header(response):
