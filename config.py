@@ -54,6 +54,8 @@ class Config:
     RATELIMIT_OWNER = os.environ.get("RATELIMIT_OWNER", "500/minute")
     RATELIMIT_AUTH = os.environ.get("RATELIMIT_AUTH", "10/minute")  # sign-in + sign-up, per IP
     RATELIMIT_RECOVERY_SECONDS = float(os.environ.get("RATELIMIT_RECOVERY_SECONDS", 2))
+    # How far a process's view of the other processes' counts may lag (0: a Redis call per request).
+    RATELIMIT_SYNC_SECONDS = float(os.environ.get("RATELIMIT_SYNC_SECONDS", 0.1))
 
     # Blocked addresses: each process rereads the list at most this often after a change.
     BLOCKED_IPS_ENABLED = _env_bool("BLOCKED_IPS_ENABLED", True)

@@ -4,6 +4,7 @@ The block list is cached in each process; a change writes a new token to a Redis
 process reloads its copy when it sees the token change (checked at most every
 BLOCKED_IPS_REFRESH_SECONDS), so a block reaches all workers within about a second.
 """
+import functools
 import ipaddress
 import logging
 import threading
@@ -32,6 +33,7 @@ class _BlockList:
         self.loaded = False
         self.hosts: frozenset = frozenset()
         self.ranges: tuple[Network, ...] = ()
+        self.verdicts: dict = {}  # address -> blocked, for the list as loaded
 
     def invalidate(self) -> None:
         self.checked_at, self.loaded = 0.0, False
@@ -59,16 +61,23 @@ class _BlockList:
         networks = [ipaddress.ip_network(value) for value in db.session.scalars(sa.select(BlockedIP.network))]
         self.hosts = frozenset(net.network_address for net in networks if net.num_addresses == 1)
         self.ranges = tuple(net for net in networks if net.num_addresses > 1)
+        self.verdicts = {}
 
     def blocks(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-        if address in self.hosts:
-            return True
-        return any(address.version == net.version and address in net for net in self.ranges)
+        verdict = self.verdicts.get(address)
+        if verdict is None:
+            verdict = address in self.hosts or any(
+                address.version == net.version and address in net for net in self.ranges)
+            if len(self.verdicts) > 10_000:  # many distinct clients: start over rather than grow
+                self.verdicts = {}
+            self.verdicts[address] = verdict
+        return verdict
 
 
 _blocklist = _BlockList()
 
 
+@functools.lru_cache(maxsize=4096)
 def _parse(value: str | None):
     try:
         address = ipaddress.ip_address((value or "").strip().strip("[]"))

@@ -84,3 +84,35 @@ def test_sign_in_and_sign_up_share_a_stricter_per_address_limit(limited):
 def test_disabled_limiter_sends_no_headers(api):
     response = api.call("GET", "/api/v1/info")
     assert response.status_code == 200 and "X-RateLimit-Limit" not in response.headers
+
+
+def test_batched_counting_reaches_the_shared_count(limited, app):
+    """Two apps stand for two worker processes: each counts locally and syncs at most every 0.3 s."""
+    import redis as redis_lib
+
+    first = limited(RATELIMIT_ANONYMOUS="1000/minute", RATELIMIT_SYNC_SECONDS=0.3)
+    second = limited(RATELIMIT_ANONYMOUS="1000/minute", RATELIMIT_SYNC_SECONDS=0.3)
+    store = redis_lib.Redis.from_url(app.config["REDIS_URL"])
+
+    def shared_count():
+        keys = store.keys("LIMITS:*ip:10.0.3.1/global*")
+        return int(store.get(keys[0])) if keys else 0
+
+    remaining = [int(from_ip(first, "10.0.3.1").headers["X-RateLimit-Remaining"]) for _ in range(5)]
+    assert remaining == [999, 998, 997, 996, 995]  # this process's own view is exact
+    assert shared_count() == 1  # the first hit synced; the next four wait for the interval
+    time.sleep(0.35)
+    assert int(from_ip(first, "10.0.3.1").headers["X-RateLimit-Remaining"]) == 994
+    assert shared_count() == 6
+    assert int(from_ip(second, "10.0.3.1").headers["X-RateLimit-Remaining"]) == 993  # sees the other's hits
+
+
+def test_near_the_limit_every_request_syncs(limited, app):
+    """Far from the limit hits wait for the interval; within 10% of it every hit goes to Redis."""
+    first = limited(RATELIMIT_ANONYMOUS="10/minute", RATELIMIT_SYNC_SECONDS=60)
+    second = limited(RATELIMIT_ANONYMOUS="10/minute", RATELIMIT_SYNC_SECONDS=60)
+    assert [from_ip(first, "10.0.4.1").status_code for _ in range(9)] == [200] * 9  # the 9th synced all nine
+    last = from_ip(second, "10.0.4.1")
+    assert last.status_code == 200 and last.headers["X-RateLimit-Remaining"] == "0"
+    assert from_ip(second, "10.0.4.1").status_code == 429
+    assert from_ip(first, "10.0.4.1").status_code == 429
