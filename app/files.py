@@ -16,6 +16,7 @@ from .errors import APIError
 from .extensions import db
 from .ids import utcnow
 from .models import FileRef, Message, ServerSettings, StoredFile, User
+from .models.server import current_settings
 from .storage import Staged, TooLarge, get_storage
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ class Upload:
     filename: str
 
 
-def _class_limit(head: bytes, settings: ServerSettings) -> int:
+def _class_limit(head: bytes, settings) -> int:
     """The byte limit for what the first bytes announce, so oversize streams stop early."""
     if media.looks_like_image(head):
         return settings.max_gif_size if head.startswith(b"GIF8") else settings.max_image_size
@@ -48,7 +49,7 @@ def _class_limit(head: bytes, settings: ServerSettings) -> int:
 
 def receive(upload: FileStorage, images_only: bool = False) -> Upload:
     """Stream an uploaded file to disk, hashing it, and judge it by its content."""
-    settings = ServerSettings.get()
+    settings = current_settings()
     head = upload.stream.read(4096)
     upload.stream.seek(0)
     limit = _class_limit(head, settings)

@@ -8,6 +8,7 @@ from ..errors import APIError
 from ..extensions import db
 from ..ids import iso
 from ..models import FileRef, StoredFile
+from ..models.server import settings_changed
 from ..openapi import doc
 from ..params import Params
 from ..storage import get_storage
@@ -106,6 +107,7 @@ def delete_file():
     db.session.flush()
     get_storage().delete(stored.sha256)  # after the row is gone, before the commit (see the cleanup)
     db.session.commit()
+    settings_changed()  # the server avatar or banner may have been this file
     return ok(message="File deleted successfully", file_url=files.URL_PREFIX + path, unlinked_references=unlinked)
 
 

@@ -6,6 +6,7 @@ from ..auth import current_user, login_required, owner_required
 from ..extensions import db
 from ..ids import utcnow
 from ..models import ServerSettings
+from ..models.server import settings_changed
 from ..openapi import doc
 from ..urls import absolute_url
 from .cdn import uploaded_file
@@ -65,6 +66,7 @@ def server_avatar():
     ref = _replace_image("server_avatar", ("avatar", "file"), None)
     settings.avatar_url = files.url_of(ref)
     _finish(ref, "avatar")
+    settings_changed()
     return ok(201, message="Server avatar updated successfully", avatar_url=absolute_url(settings.avatar_url))
 
 
@@ -77,4 +79,5 @@ def server_banner():
     ref = _replace_image("server_banner", ("banner", "file"), None)
     settings.banner_url = files.url_of(ref)
     _finish(ref, "banner")
+    settings_changed()
     return ok(201, message="Server banner updated successfully", banner_url=absolute_url(settings.banner_url))
