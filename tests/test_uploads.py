@@ -109,3 +109,67 @@ def test_server_avatar_and_banner_are_owner_only(api, owner, user):
     assert "/api/v1/cdn/file/banners/" in response.get_json()["banner_url"]
     served = api.call("GET", avatar_url.replace("http://localhost", ""))
     assert served.status_code == 200
+
+
+@pytest.fixture
+def fresh_settings():
+    """The tables are emptied after each test; drop this process's settings snapshot too."""
+    from app.models.server import settings_changed
+    yield
+    settings_changed()
+
+
+def _set_settings(app, **values):
+    from app.extensions import db
+    from app.models import ServerSettings
+    from app.models.server import settings_changed
+    with app.app_context():
+        settings = ServerSettings.get()
+        for key, value in values.items():
+            setattr(settings, key, value)
+        db.session.commit()
+    settings_changed()
+
+
+def test_gif_has_its_own_larger_limit(api, user):
+    noise = Image.frombytes("P", (2600, 2600), os.urandom(2600 * 2600))
+    out = io.BytesIO()
+    noise.save(out, "GIF")
+    assert 5 * MIB < out.tell() < 10 * MIB
+    response = post_file(api, "/api/v1/users/profile/avatar", user["token"], out.getvalue(), name="big.gif")
+    assert response.status_code == 201, response.get_json()
+
+
+def test_limits_and_allowed_types_come_from_the_server_settings(api, owner, app, fresh_settings):
+    pdf = b"%PDF-1.4\n" + b"0" * 4096
+    _set_settings(app, max_file_size=1024)
+    response = post_file(api, "/api/v1/cdn/upload", owner["token"], pdf, name="a.pdf")
+    assert response.status_code == 413
+    _set_settings(app, max_file_size=25 * MIB, allowed_file_types=["txt"])
+    response = post_file(api, "/api/v1/cdn/upload", owner["token"], pdf, name="a.pdf")
+    assert response.status_code == 415
+    _set_settings(app, allowed_image_types=["png"])
+    response = post_file(api, "/api/v1/users/profile/avatar", owner["token"], image_bytes("JPEG"), name="a.jpg")
+    assert response.status_code == 415
+    assert post_file(api, "/api/v1/users/profile/avatar", owner["token"], unique_png(1)).status_code == 201
+
+
+def test_video_is_recognised_and_served_as_a_download(api, owner):
+    mp4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + os.urandom(2048)
+    response = post_file(api, "/api/v1/cdn/upload", owner["token"], mp4, name="clip.bin")
+    assert response.status_code == 201
+    url = response.get_json()["url"]
+    assert url.endswith(".mp4")
+    served = api.call("GET", url, headers={"Range": "bytes=0-7"})
+    assert served.status_code == 206 and served.data == mp4[:8]
+    assert served.headers["Content-Type"] == "video/mp4"
+    assert served.headers["Content-Disposition"].startswith("attachment")
+
+
+def test_every_file_route_is_in_the_openapi_document(api):
+    paths = api.call("GET", "/openapi.json").get_json()["paths"]
+    for path in ("/api/v1/cdn/upload", "/api/v1/cdn/files", "/api/v1/cdn/file-info", "/api/v1/cdn/delete-file",
+                 "/api/v1/cdn/cleanup-orphaned", "/api/v1/cdn/file/{file_path}", "/cdn/{file_path}",
+                 "/api/v1/users/profile/avatar", "/api/v1/users/profile/banner", "/api/v1/system/upload-avatar",
+                 "/api/v1/system/upload-banner"):
+        assert path in paths, path

@@ -1,6 +1,7 @@
 """/api/v1/cdn: the owner's file management (upload, list, inspect, delete, orphan cleanup)."""
 import sqlalchemy as sa
 from flask import Blueprint, current_app, request
+from sqlalchemy.exc import IntegrityError
 
 from .. import files
 from ..auth import current_user, owner_required
@@ -38,8 +39,7 @@ def upload():
     received = files.receive(uploaded_file("file"), images_only=directory in files.IMAGE_DIRECTORIES)
     ref, duplicate = files.store(received, "cdn_upload", directory, user_id=current_user().id)
     db.session.commit()
-    if received.media.kind == "image":
-        files.enqueue_processing(ref.sha256, "upload")
+    files.process_later([received], "upload")
     message = "File already stored; a new reference was added" if duplicate else "File uploaded successfully"
     return ok(201, message=message, url=files.url_of(ref), is_duplicate=duplicate)
 
@@ -50,8 +50,8 @@ def upload():
 @owner_required
 def list_files():
     params = Params()
-    directory = params.text("directory", required=False, choices=set(files.DIRECTORIES))
-    everything = params.flag("all")
+    directory = params.text("directory", required=False, choices={*files.DIRECTORIES, "all"})
+    everything = params.flag("all") or directory == "all"
     limit = params.integer("limit", default=500, minimum=1, maximum=5000)
     offset = params.integer("offset", default=0, minimum=0, maximum=10_000_000)
     params.done()
@@ -104,7 +104,11 @@ def delete_file():
     path, stored = _file_from_url()
     unlinked = files.unlink_everywhere(stored.sha256)
     db.session.delete(stored)
-    db.session.flush()
+    try:
+        db.session.flush()
+    except IntegrityError:  # an upload referenced these bytes again meanwhile
+        db.session.rollback()
+        raise APIError(409, "The file was just used again; retry the deletion", "FILE_IN_USE") from None
     get_storage().delete(stored.sha256)  # after the row is gone, before the commit (see the cleanup)
     db.session.commit()
     settings_changed()  # the server avatar or banner may have been this file
