@@ -53,9 +53,9 @@ class LocalStorage:
         return os.path.join(self.root, "blobs", sha256[:2], sha256[2:4], sha256)
 
     def variant_path(self, sha256: str, name: str) -> str:
-        if not VARIANT_RE.fullmatch(name):
-            raise ValueError("not a variant name")
-        return os.path.join(self.root, "derived", sha256[:2], sha256, name) if SHA_RE.fullmatch(sha256) else ""
+        if not SHA_RE.fullmatch(sha256) or not VARIANT_RE.fullmatch(name):
+            raise ValueError("not a SHA-256 hex digest and variant name")
+        return os.path.join(self.root, "derived", sha256[:2], sha256, name)
 
     # -- writing ------------------------------------------------------------------------
     def stage(self, stream: BinaryIO, limit: int | None = None) -> Staged:

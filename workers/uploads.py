@@ -11,7 +11,7 @@ from app.models import StoredFile
 log = logging.getLogger(__name__)
 
 
-@shared_task(name="uploads.process", ignore_result=False)
+@shared_task(name="uploads.process")
 def process(sha256: str, purpose: str = "upload") -> dict:
     """Clean an image upload (orientation, metadata) and make its thumbnails; idempotent."""
     stored = db.session.get(StoredFile, sha256)
