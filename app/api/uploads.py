@@ -18,43 +18,49 @@ IMAGE_RESPONSES = {201: "Stored: the new URL", 400: "Damaged image or no file", 
                    415: "Not a PNG, JPEG, GIF or WebP image"}
 
 
-def _replace_image(kind: str, fields: tuple[str, str], owner: str | None):
-    """Store an image upload as the one `kind` image of a user (or of the server)."""
+def _replace_image(kind: str, fields: tuple[str, str], owner: str | None) -> tuple[str, str]:
+    """Store an uploaded image as the one `kind` image of a user (or the server): (path, sha256)."""
     received = files.receive(uploaded_file(*fields), images_only=True)
     directory = "avatars" if kind.endswith("avatar") else "banners"
     files.drop_refs(kind, owner)  # the previous image becomes an orphan unless used elsewhere
     ref, _duplicate = files.store(received, kind, directory, user_id=owner or current_user().id)
-    return ref
+    return files.url_of(ref), ref.sha256
 
 
-def _finish(ref, purpose: str) -> None:
-    """Commit, then have the workers clean the image and make its thumbnails."""
+def _user_image(field: str):
+    """The signed-in user's avatar or banner from the upload."""
+    me = current_user()
+    url, sha256 = _replace_image(field, ("file", field), me.id)
+    setattr(me, f"{field}_url", url)
+    me.updated_at = utcnow()
     db.session.commit()
-    files.enqueue_processing(ref.sha256, purpose)
+    files.enqueue_processing(sha256, field)  # clean it and make the standard thumbnails
+    return ok(201, message=f"{field.capitalize()} updated successfully", **{f"{field}_url": url})
+
+
+def _server_image(field: str):
+    """The server's avatar or banner from the upload (absolute, as server_info gives it)."""
+    settings = ServerSettings.get()
+    url, sha256 = _replace_image(f"server_{field}", (field, "file"), None)
+    setattr(settings, f"{field}_url", url)
+    db.session.commit()
+    settings_changed()
+    files.enqueue_processing(sha256, field)
+    return ok(201, message=f"Server {field} updated successfully", **{f"{field}_url": absolute_url(url)})
 
 
 @bp.post("/users/profile/avatar")
 @doc("Upload your avatar (PNG, JPEG, GIF or WebP)", {"file": "file*"}, responses=IMAGE_RESPONSES)
 @login_required
 def user_avatar():
-    me = current_user()
-    ref = _replace_image("avatar", ("file", "avatar"), me.id)
-    me.avatar_url = files.url_of(ref)
-    me.updated_at = utcnow()
-    _finish(ref, "avatar")
-    return ok(201, message="Avatar updated successfully", avatar_url=me.avatar_url)
+    return _user_image("avatar")
 
 
 @bp.post("/users/profile/banner")
 @doc("Upload your banner (PNG, JPEG, GIF or WebP)", {"file": "file*"}, responses=IMAGE_RESPONSES)
 @login_required
 def user_banner():
-    me = current_user()
-    ref = _replace_image("banner", ("file", "banner"), me.id)
-    me.banner_url = files.url_of(ref)
-    me.updated_at = utcnow()
-    _finish(ref, "banner")
-    return ok(201, message="Banner updated successfully", banner_url=me.banner_url)
+    return _user_image("banner")
 
 
 @bp.post("/system/upload-avatar")
@@ -62,12 +68,7 @@ def user_banner():
      responses=IMAGE_RESPONSES)
 @owner_required
 def server_avatar():
-    settings = ServerSettings.get()
-    ref = _replace_image("server_avatar", ("avatar", "file"), None)
-    settings.avatar_url = files.url_of(ref)
-    _finish(ref, "avatar")
-    settings_changed()
-    return ok(201, message="Server avatar updated successfully", avatar_url=absolute_url(settings.avatar_url))
+    return _server_image("avatar")
 
 
 @bp.post("/system/upload-banner")
@@ -75,9 +76,4 @@ def server_avatar():
      responses=IMAGE_RESPONSES)
 @owner_required
 def server_banner():
-    settings = ServerSettings.get()
-    ref = _replace_image("server_banner", ("banner", "file"), None)
-    settings.banner_url = files.url_of(ref)
-    _finish(ref, "banner")
-    settings_changed()
-    return ok(201, message="Server banner updated successfully", banner_url=absolute_url(settings.banner_url))
+    return _server_image("banner")
