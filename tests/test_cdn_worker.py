@@ -204,3 +204,24 @@ def test_cleanup_is_single_flight(api, owner, app):
         finally:
             lock.release()
     assert _run_cleanup(api, owner, app)["deleted"] == 1
+
+
+def test_through_gunicorn_upload_transform_and_range(services, worker, api, owner):
+    import requests
+
+    from scripts.stack import Stack
+    data = image_bytes("PNG", (120, 90))
+    with Stack(services["env"], web_workers=2, threads=8) as stack:
+        auth = {"Authorization": f"Bearer {owner['token']}"}
+        response = requests.post(stack.url + "/api/v1/users/profile/avatar", headers=auth,
+                                 files={"file": ("me.png", data, "image/png")}, timeout=30)
+        assert response.status_code == 201, response.text
+        url = stack.url + response.json()["avatar_url"]
+        thumb = requests.get(url, params={"size": 32, "format": "webp"}, timeout=30)
+        assert thumb.status_code == 200 and thumb.headers["Content-Type"] == "image/webp"
+        assert Image.open(io.BytesIO(thumb.content)).size == (32, 24)
+        part = requests.get(url, headers={"Range": "bytes=0-99"}, timeout=30)
+        assert part.status_code == 206 and part.content == data[:100]
+        bad = requests.post(stack.url + "/api/v1/users/profile/avatar", headers=auth,
+                            files={"file": ("x.png", b"<svg/>", "image/png")}, timeout=30)
+        assert bad.status_code == 415 and bad.json()["code"] == "UNSUPPORTED_FILE_TYPE"
