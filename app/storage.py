@@ -133,6 +133,27 @@ class LocalStorage:
             return None
         return Stat(info.st_size, info.st_mtime)
 
+    def variants(self, sha256: str) -> list[tuple[str, float]]:
+        """(name, last modified) of every derived image of a blob."""
+        folder = os.path.dirname(self.variant_path(sha256, "x.png"))
+        try:
+            names = os.listdir(folder)
+        except FileNotFoundError:
+            return []
+        result = []
+        for name in names:
+            try:
+                result.append((name, os.path.getmtime(os.path.join(folder, name))))
+            except FileNotFoundError:  # evicted meanwhile
+                pass
+        return result
+
+    def delete_variant(self, sha256: str, name: str) -> None:
+        try:
+            os.unlink(self.variant_path(sha256, name))
+        except FileNotFoundError:
+            pass
+
     def list(self) -> Iterator[str]:
         """Every stored digest (the blobs on disk, whatever the database says)."""
         base = os.path.join(self.root, "blobs")

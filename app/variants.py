@@ -1,6 +1,8 @@
 """Derived images of a stored file, named so a name alone says how to produce it."""
 import re
 
+from flask import current_app
+
 from . import imaging
 from .models import StoredFile
 from .storage import get_storage
@@ -52,4 +54,19 @@ def produce(stored: StoredFile, name: str) -> bool:
             return False
         data = imaging.render(source, size, ext, match.group(3))
     storage.put_variant(stored.sha256, name, data)
+    _evict(stored)
     return True
+
+
+def _evict(stored: StoredFile) -> None:
+    """Keep at most CDN_MAX_VARIANTS transforms of a file: any width is a new one, so bound them."""
+    storage = get_storage()
+    made = sorted((mtime, name) for name, mtime in storage.variants(stored.sha256) if name.startswith("t"))
+    keep = set(standard_names(stored, "avatar") + standard_names(stored, "banner"))
+    excess = len(made) - current_app.config["CDN_MAX_VARIANTS"]
+    for _mtime, name in made:
+        if excess <= 0:
+            break
+        if name not in keep:
+            storage.delete_variant(stored.sha256, name)
+            excess -= 1

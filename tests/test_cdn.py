@@ -155,3 +155,23 @@ def test_exif_is_detected_so_the_original_is_never_served_with_it(api, owner, ap
     with app.app_context():
         stored = db.session.get(StoredFile, hashlib.sha256(data).hexdigest())
         assert stored.needs_clean is True
+
+
+def test_transforms_of_one_file_are_bounded(api, owner, app, monkeypatch):
+    monkeypatch.setitem(app.config, "CDN_MAX_VARIANTS", 3)
+    data = image_bytes("PNG", (200, 100))
+    cdn_upload(api, owner["token"], data)
+    from app import variants
+    from app.extensions import db
+    from app.models import StoredFile
+    from app.storage import get_storage
+    sha = hashlib.sha256(data).hexdigest()
+    with app.app_context():
+        stored = db.session.get(StoredFile, sha)
+        names = [f"t{width}x{width // 2}_high.png" for width in (10, 20, 30, 40, 50)]
+        for name in names:
+            assert variants.produce(stored, name)
+        kept = sorted(name for name, _ in get_storage().variants(sha))
+        assert len(kept) == 3 and "t50x25_high.png" in kept
+        assert not variants.produce(stored, "t5000x1_high.png")  # outside the allowed sizes
+        assert not variants.produce(stored, "../../x.png")
