@@ -132,8 +132,7 @@ def attachment_url(upload: Upload, channel_id: str) -> str:
 def attach(message: Message, uploads: list[Upload]) -> None:
     """Reference uploads as the attachments of a flushed message. The caller commits."""
     for upload in uploads:
-        store(upload, "attachment", "attachments", user_id=message.sender_id, channel_id=message.channel_id,
-              message_id=message.id)
+        store(upload, "attachment", "attachments", channel_id=message.channel_id, message_id=message.id)
 
 
 def process_later(uploads: list[Upload], purpose: str = "attachment") -> None:
@@ -158,6 +157,15 @@ def drop_refs(kind: str, user_id: str | None = None) -> None:
     if user_id is not None:
         query = query.where(FileRef.user_id == user_id)
     db.session.execute(query)
+
+
+def lookup(path: str | None) -> tuple[FileRef, StoredFile] | None:
+    """A reference under this path and its stored file, in one query; None when unknown."""
+    if not path or not PATH_RE.fullmatch(path):
+        return None
+    row = db.session.execute(sa.select(FileRef, StoredFile).join(StoredFile, StoredFile.sha256 == FileRef.sha256)
+                             .where(FileRef.path == path).limit(1)).first()
+    return (row[0], row[1]) if row else None
 
 
 def path_of_url(file_url: str) -> str | None:

@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from PIL import Image  # noqa: E402
 
-from bench.common import bench_env, percentile, report  # noqa: E402
+from bench.common import bench_env, http_load, percentile, report  # noqa: E402
 from scripts.stack import Stack  # noqa: E402
 
 MIB = 1024 * 1024
@@ -141,6 +141,17 @@ def thumbnail_end_to_end(stack: Stack, token: str, jpeg: bytes) -> tuple[float, 
     return cold, time.perf_counter() - uploaded_at
 
 
+def avatar_path(stack: Stack, token: str) -> str:
+    """The owner's current avatar path."""
+    import json
+    host, port = stack.url.split("//", 1)[1].split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    conn.request("POST", "/api/v1/users/profile", headers={"Authorization": f"Bearer {token}"})
+    path = json.loads(conn.getresponse().read())["user_data"]["avatar_url"]
+    conn.close()
+    return path
+
+
 def main() -> None:
     print("files", flush=True)
     with bench_env() as env:
@@ -160,6 +171,10 @@ def main() -> None:
             again = upload_load(stack.url, "/api/v1/cdn/upload", token, images[:16], 8, 5)
             report("upload of already-stored content (de-duplicated), 8 connections", again["rps"], "req/s")
             cold, standard = thumbnail_end_to_end(stack, token, jpeg)
+            thumb = avatar_path(stack, token) + "?size=64"
+            served = http_load(stack.url, lambda i, s: ("GET", thumb, None, {}), duration=5)
+            report("GET a cached 64 px thumbnail, 32 connections", served["rps"], "req/s")
+            report("  statuses", str(served["statuses"]))
             report("4000x3000 JPEG avatar: cold ?width=1000&format=webp via Celery", cold * 1000, "ms")
             report("4000x3000 JPEG avatar: upload response to 4 standard thumbnails", standard * 1000, "ms")
         times = thumbnail_in_process(jpeg)

@@ -4,7 +4,7 @@ from flask import Blueprint, current_app, request
 from sqlalchemy.exc import IntegrityError
 
 from .. import files
-from ..auth import current_user, owner_required
+from ..auth import owner_required
 from ..errors import APIError
 from ..extensions import db
 from ..ids import iso
@@ -37,7 +37,7 @@ def upload():
     directory = params.text("directory", required=False, default="uploads", choices=set(files.DIRECTORIES))
     params.done()
     received = files.receive(uploaded_file("file"), images_only=directory in files.IMAGE_DIRECTORIES)
-    ref, duplicate = files.store(received, "cdn_upload", directory, user_id=current_user().id)
+    ref, duplicate = files.store(received, "cdn_upload", directory)
     db.session.commit()
     files.process_later([received], "upload")
     message = "File already stored; a new reference was added" if duplicate else "File uploaded successfully"
@@ -73,11 +73,10 @@ def _file_from_url() -> tuple[str, StoredFile]:
     file_url = params.text("file_url", max_len=2048)
     params.done()
     path = files.path_of_url(file_url)
-    ref = db.session.scalar(sa.select(FileRef).where(FileRef.path == path).limit(1)) if path else None
-    stored = db.session.get(StoredFile, ref.sha256) if ref is not None else None
-    if stored is None:
+    found = files.lookup(path)
+    if found is None:
         raise APIError(404, "File not found", "UNKNOWN_FILE")
-    return path, stored
+    return path, found[1]
 
 
 @bp.post("/file-info")

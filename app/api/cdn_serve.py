@@ -1,7 +1,6 @@
 """Serving stored files and their transforms at /api/v1/cdn/file/<path> and /cdn/<path>."""
 import time
 
-import sqlalchemy as sa
 from flask import Blueprint, current_app, request, send_file
 
 from .. import files, imaging, variants
@@ -48,12 +47,10 @@ def _check_access(ref: FileRef) -> bool:
 def serve(file_path: str):
     # The path never reaches the filesystem: it must match the only shape we create, then a
     # reference row, and the bytes are found by the row's digest.
-    if not files.PATH_RE.fullmatch(file_path):
+    found = files.lookup(file_path)
+    if found is None:
         raise _not_found()
-    ref = db.session.scalar(sa.select(FileRef).where(FileRef.path == file_path).limit(1))
-    stored = db.session.get(StoredFile, ref.sha256) if ref is not None else None
-    if stored is None:
-        raise _not_found()
+    ref, stored = found
     private = _check_access(ref)
     transform = imaging.parse_transform(request.args)
     if transform is not None and not stored.is_image:

@@ -23,7 +23,7 @@ def _replace_image(kind: str, fields: tuple[str, str], owner: str | None) -> tup
     received = files.receive(uploaded_file(*fields), images_only=True)
     directory = "avatars" if kind.endswith("avatar") else "banners"
     files.drop_refs(kind, owner)  # the previous image becomes an orphan unless used elsewhere
-    ref, _duplicate = files.store(received, kind, directory, user_id=owner or current_user().id)
+    ref, _duplicate = files.store(received, kind, directory, user_id=owner)
     return files.url_of(ref), ref.sha256
 
 

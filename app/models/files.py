@@ -48,7 +48,8 @@ class FileRef(db.Model):
     path: Mapped[str] = mapped_column(sa.String(200), index=True)
     kind: Mapped[str] = mapped_column(sa.String(16))
     filename: Mapped[str] = mapped_column(sa.String(255), default="")
-    user_id: Mapped[str | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    # Set only on a user's own avatar/banner references, which go with the account.
+    user_id: Mapped[str | None] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
     # Deleting a channel or a message drops its attachments' references with it.
     channel_id: Mapped[str | None] = mapped_column(sa.ForeignKey("channels.id", ondelete="CASCADE"), index=True)
     message_id: Mapped[str | None] = mapped_column(sa.ForeignKey("messages.id", ondelete="CASCADE"), index=True)

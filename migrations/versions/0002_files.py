@@ -47,7 +47,7 @@ def upgrade():
     sa.ForeignKeyConstraint(['channel_id'], ['channels.id'], name=op.f('fk_file_refs_channel_id_channels'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['message_id'], ['messages.id'], name=op.f('fk_file_refs_message_id_messages'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['sha256'], ['stored_files.sha256'], name=op.f('fk_file_refs_sha256_stored_files'), ondelete='RESTRICT'),
-    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_file_refs_user_id_users'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_file_refs_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_file_refs'))
     )
     with op.batch_alter_table('file_refs', schema=None) as batch_op:
