@@ -111,14 +111,6 @@ def test_server_avatar_and_banner_are_owner_only(api, owner, user):
     assert served.status_code == 200
 
 
-@pytest.fixture
-def fresh_settings():
-    """The tables are emptied after each test; drop this process's settings snapshot too."""
-    from app.models.server import settings_changed
-    yield
-    settings_changed()
-
-
 def _set_settings(app, **values):
     from app.extensions import db
     from app.models import ServerSettings
@@ -140,7 +132,7 @@ def test_gif_has_its_own_larger_limit(api, user):
     assert response.status_code == 201, response.get_json()
 
 
-def test_limits_and_allowed_types_come_from_the_server_settings(api, owner, app, fresh_settings):
+def test_limits_and_allowed_types_come_from_the_server_settings(api, owner, app):
     pdf = b"%PDF-1.4\n" + b"0" * 4096
     _set_settings(app, max_file_size=1024)
     response = post_file(api, "/api/v1/cdn/upload", owner["token"], pdf, name="a.pdf")
