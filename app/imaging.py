@@ -136,6 +136,7 @@ def render(path: str, size: tuple[int, int] | None, ext: str, quality: str) -> b
                 frame = frame.convert("RGBA")
             if size and frame.size != size:
                 frame = frame.resize(size, Image.LANCZOS, reducing_gap=3.0)
+            frame.info = {}  # encoders copy comments and the like from here: keep none
             frames.append(frame)
     return _encode(frames, fmt, quality, durations, icc)
 

@@ -1,6 +1,8 @@
 """The owner's CDN routes, de-duplication, reference counting and unlinking."""
 import hashlib
 
+import pytest
+
 from filedata import image_bytes, unique_png, upload
 
 
@@ -175,3 +177,28 @@ def test_transforms_of_one_file_are_bounded(api, owner, app, monkeypatch):
         assert len(kept) == 3 and "t50x25_high.png" in kept
         assert not variants.produce(stored, "t5000x1_high.png")  # outside the allowed sizes
         assert not variants.produce(stored, "../../x.png")
+
+
+@pytest.mark.parametrize("ext,save", [
+    ("jpg", {"format": "JPEG", "comment": b"SecretCam-comment"}),
+    ("png", {"format": "PNG", "pnginfo": "text"}),
+    ("webp", {"format": "WEBP", "xmp": b"<x>SecretCam-xmp</x>"}),
+    ("gif", {"format": "GIF", "comment": b"SecretCam-comment"}),
+])
+def test_re_encoded_images_carry_no_metadata(tmp_path, ext, save):
+    from PIL import Image, PngImagePlugin
+
+    from app import imaging
+    exif = Image.Exif()
+    exif[0x010F] = "SecretCam"
+    if save.get("pnginfo") == "text":
+        save["pnginfo"] = PngImagePlugin.PngInfo()
+        save["pnginfo"].add_text("Author", "SecretCam-text")
+    if ext != "gif":
+        save["exif"] = exif.tobytes()
+    source = tmp_path / f"in.{ext}"
+    Image.new("RGB", (40, 20), (9, 9, 9)).save(source, **save)
+    assert b"SecretCam" in source.read_bytes()
+    outputs = [imaging.clean(str(source), ext)] + [imaging.render(str(source), (10, 5), target, "high")
+                                                   for target in ("jpg", "png", "webp", "gif")]
+    assert all(b"SecretCam" not in output for output in outputs)
