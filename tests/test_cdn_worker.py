@@ -225,3 +225,27 @@ def test_through_gunicorn_upload_transform_and_range(services, worker, api, owne
         bad = requests.post(stack.url + "/api/v1/users/profile/avatar", headers=auth,
                             files={"file": ("x.png", b"<svg/>", "image/png")}, timeout=30)
         assert bad.status_code == 415 and bad.json()["code"] == "UNSUPPORTED_FILE_TYPE"
+
+
+def test_concurrent_uploads_of_the_same_bytes_store_one_file(services, worker, api, owner):
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+
+    from scripts.stack import Stack
+    data = unique_png(77, (256, 256))
+    with Stack(services["env"], web_workers=2, threads=8) as stack:
+        auth = {"Authorization": f"Bearer {owner['token']}"}
+
+        def send(index):
+            return requests.post(stack.url + "/api/v1/cdn/upload", headers=auth, timeout=60,
+                                 files={"file": (f"{index}.png", data, "image/png")})
+
+        with ThreadPoolExecutor(16) as pool:
+            responses = list(pool.map(send, range(16)))
+    assert [r.status_code for r in responses] == [201] * 16
+    assert sorted(r.json()["is_duplicate"] for r in responses) == [False] + [True] * 15
+    assert len({r.json()["url"] for r in responses}) == 1
+    details = api.call("POST", "/api/v1/cdn/file-info", token=owner["token"],
+                       json={"file_url": responses[0].json()["url"]}).get_json()["file_info"]
+    assert details["references"] == 16
