@@ -29,7 +29,7 @@ def test_registry_and_beat_schedule_agree(app):
     assert all(entry["task"] == "background.run" and entry["args"] == [task_id] for task_id, entry in schedule.items())
     registered = app.extensions["celery"].tasks
     for task_id, spec in REGISTRY.items():
-        assert task_id == "cdn_cleanup" or spec["task"] in registered, task_id
+        assert spec["task"] in registered, task_id
 
 
 def test_status_shape_and_roles(api, owner, admin):
