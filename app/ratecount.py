@@ -30,6 +30,7 @@ class SharedCounter:
         self.storage, self.sync_seconds, self.prefix = storage, sync_seconds, prefix
         self.lock = threading.Lock()
         self.windows: dict[str, _Window] = {}
+        self.keys: dict[tuple, str] = {}  # (limit, client) -> storage key, to skip rebuilding it
         self.storage_down = False
 
     def _window(self, key: str, expiry: int, now: float) -> _Window:
@@ -41,7 +42,11 @@ class SharedCounter:
         return window
 
     def hit(self, item: RateLimitItem, client_key: str) -> tuple[bool, int, float]:
-        key = item.key_for(self.prefix, client_key, "global")
+        key = self.keys.get((item, client_key))
+        if key is None:
+            if len(self.keys) >= MAX_WINDOWS:
+                self.keys.clear()
+            key = self.keys[item, client_key] = item.key_for(self.prefix, client_key, "global")
         expiry, now = item.get_expiry(), time.time()
         with self.lock:
             window = self._window(key, expiry, now)

@@ -135,12 +135,12 @@ class _Counter:
             reset = int(headers["X-RateLimit-Reset"])  # the stricter sign-in limit's headers stand
             if response.status_code != 429:
                 headers.pop("Retry-After", None)  # Flask-Limiter adds it to every response it limits
-        else:
+        else:  # add, not set: these headers are not there yet and set() scans the whole list
             reset = int(reset_at + 1)
-            headers["X-RateLimit-Limit"] = str(amount)
-            headers["X-RateLimit-Remaining"] = str(remaining)
-            headers["X-RateLimit-Reset"] = str(reset)
-        headers["X-RateLimit-Reset-After"] = str(max(0, reset - int(time.time())))
+            headers.add("X-RateLimit-Limit", str(amount))
+            headers.add("X-RateLimit-Remaining", str(remaining))
+            headers.add("X-RateLimit-Reset", str(reset))
+        headers.add("X-RateLimit-Reset-After", str(max(0, reset - int(time.time()))))
         return response
 
 

@@ -69,3 +69,15 @@ def test_only_the_owner_changes_settings(api, admin, user):
         assert response.get_json()["code"] == "MISSING_ACCESS"
     assert api.call("PUT", "/api/v1/system/server-info", json={"server_name": "x"}).status_code == 401
     assert api.call("PUT", "/api/v1/system/server-info", token="forged.token", json={"server_name": "x"}).status_code == 401
+
+
+def test_every_route_is_documented_including_the_administration_routes(app, api):
+    from app.openapi import undocumented_rules
+
+    assert undocumented_rules(app) == []
+    paths = api.call("GET", "/openapi.json").get_json()["paths"]
+    for path in ("/api/v1/blocked-ips/block", "/api/v1/system/server-info", "/api/v1/system/charts/online-users",
+                 "/api/v1/system/recent-activity", "/api/v1/background-tasks/runs/{run_id}",
+                 "/api/v1/users/signin"):
+        assert path in paths, path
+    assert set(paths["/api/v1/system/server-info"]) == {"get", "put"}

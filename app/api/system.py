@@ -90,7 +90,7 @@ def update_server_info():
               server_info=server_info_dict(settings))
 
 
-@bp.get("/server-stats")
+@bp.route("/server-stats", methods=["GET", "POST"])
 @doc("Counts of users, channels and messages (admin or owner)", auth="admin")
 @staff_required
 def server_stats():
