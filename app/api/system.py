@@ -9,6 +9,7 @@ from ..errors import ValidationError
 from ..extensions import db
 from ..ids import iso
 from ..models import ServerSettings
+from ..models.server import settings_changed
 from ..openapi import doc
 from ..params import Params, raw_param
 from ..urls import absolute_url
@@ -86,6 +87,7 @@ def update_server_info():
         setattr(settings, name, value)
     audit.record("settings_updated", "Server settings changed", ", ".join(sorted(changes)), fields=sorted(changes))
     db.session.commit()
+    settings_changed()  # this process's cached copy; the others reread within SETTINGS_TTL
     return ok(message="Server settings updated successfully", updated_fields=sorted(changes),
               server_info=server_info_dict(settings))
 
