@@ -13,7 +13,7 @@ from .errors import APIError
 from .extensions import db
 from .ids import utcnow
 from .models import AuthToken, User
-from .params import raw_param
+from .params import raw_param, request_json
 
 # Checked against when the username is unknown, so a miss costs as much as a wrong password.
 _DUMMY_HASH = bcrypt.hashpw(b"timing-equaliser", bcrypt.gensalt(4))
@@ -49,6 +49,7 @@ def revoke_tokens(user: User) -> None:
 
 def request_token() -> str | None:
     """The auth_token from the Bearer header, the JSON body, the form or the query string."""
+    request_json()  # a malformed body is a 400 even when the token travels in the header
     header = request.headers.get("Authorization", "")
     if header[:7].lower() == "bearer ":
         return header[7:].strip() or None
