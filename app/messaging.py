@@ -2,11 +2,12 @@
 import re
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from . import crypto
 from .errors import APIError
 from .extensions import db
-from .ids import iso
+from .ids import iso, utcnow
 from .models import Channel, ChannelMember, Message, ReadState, User
 from .urls import absolute_url
 
@@ -97,11 +98,16 @@ def store_message(user: User, channel: Channel, text: str, attachments: list[str
 
 def advance_read_state(user_id: str, channel_id: str, message_id: str) -> None:
     """Move the user's read position forward to message_id (never backward)."""
-    state = db.session.get(ReadState, (user_id, channel_id))
-    if state is None:
-        db.session.add(ReadState(user_id=user_id, channel_id=channel_id, last_read_message_id=message_id))
-    elif message_id > state.last_read_message_id:
-        state.last_read_message_id = message_id
+    # One upsert, not read-then-write: concurrent sends by one user must neither collide on
+    # the first insert nor move the position back.
+    insert = postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
+    now = utcnow()
+    statement = insert(ReadState).values(user_id=user_id, channel_id=channel_id, last_read_message_id=message_id,
+                                         updated_at=now)
+    db.session.execute(statement.on_conflict_do_update(
+        index_elements=[ReadState.user_id, ReadState.channel_id],
+        set_={"last_read_message_id": message_id, "updated_at": now},
+        where=ReadState.last_read_message_id < message_id))
 
 
 def channel_message(channel: Channel, message_id: str) -> Message:
