@@ -111,7 +111,7 @@ def advance_read_state(user_id: str, channel_id: str, message_id: str) -> None:
 
 
 def channel_message(channel: Channel, message_id: str) -> Message:
-    message = db.session.get(Message, message_id) if MESSAGE_ID_RE.fullmatch(message_id) else None
+    message = db.session.get(Message, message_id.lower()) if MESSAGE_ID_RE.fullmatch(message_id) else None
     if message is None or message.channel_id != channel.id:
         raise APIError(404, "Message not found", "UNKNOWN_MESSAGE")
     return message
@@ -126,6 +126,8 @@ def page_of_messages(channel: Channel, page: int, per_page: int) -> list[Message
 
 def messages_around(channel: Channel, before: str | None, after: str | None, limit: int) -> list[Message]:
     """Keyset paging: the newest `limit` before a cursor, or the oldest `limit` after one."""
+    # Ids are stored lower-case and compared as strings; a UUID may arrive in either case.
+    before, after = before and before.lower(), after and after.lower()
     query = sa.select(Message).where(Message.channel_id == channel.id)
     if before:
         query = query.where(Message.id < before)
