@@ -1,0 +1,372 @@
+"""SPEC section 4: sending, history paging and cursors, message ids, limits and deletion."""
+import io
+import threading
+import uuid
+
+import pytest
+import requests
+import sqlalchemy as sa
+from werkzeug.serving import make_server
+
+from api_helpers import add_member, assert_error, error_paths, load, make_channel, send
+
+CHANNELS = "/api/v1/channels"
+
+
+@pytest.fixture
+def channel(api, owner):
+    return make_channel(api, owner["token"], "general")
+
+
+def _send(api, token, channel_id, **kwargs):
+    return api.call("POST", f"{CHANNELS}/{channel_id}/send_message", token=token, **kwargs)
+
+
+def _delete(api, token, channel_id, message_id):
+    return api.call("DELETE", f"{CHANNELS}/{channel_id}/delete_message", token=token, json={"message_id": message_id})
+
+
+def _texts(messages) -> list[str]:
+    return [m["message"] for m in messages]
+
+
+def _set_max_length(app, value):
+    from app.extensions import db
+    from app.models import ServerSettings
+    with app.app_context():
+        ServerSettings.get().max_message_length = value
+        db.session.commit()
+
+
+# --- sending ---------------------------------------------------------------------------------
+
+def test_send_answers_201_with_the_message_id(api, owner, user, channel):
+    response = _send(api, user["token"], channel, json={"message": "hello world"})
+    assert response.status_code == 201
+    body = response.get_json()
+    assert body["message"] == "message sent successfully"
+    assert body["attachments"] == []
+    assert uuid.UUID(body["message_id"]).version == 7
+    [message] = load(api, owner["token"], channel)
+    assert message["message_id"] == body["message_id"]
+
+
+def test_message_object_fields(api, owner, user, channel):
+    send(api, user["token"], channel, "fields")
+    [message] = load(api, owner["token"], channel)
+    assert message["sender_user_id"] == user["id"] and message["username"] == "alice"
+    assert message["channel_id"] == channel and message["message"] == "fields"
+    assert len(message["hashed_message"]) == 64 and message["hashed_message"] != "fields"
+    assert message["sent_at"].endswith("Z") and message["attachments"] == []
+    assert message["sender_status"] in {"online", "offline", "idle", "dnd"}
+    assert message["sender_roles"] == ["user"]
+    assert "sender_avatar_url" in message
+
+
+def test_message_shows_the_senders_current_name(api, owner, user, channel):
+    send(api, user["token"], channel, "before rename")
+    api.call("PUT", "/api/v1/users/profile", token=user["token"], json={"new_username": "alicia", "status": "dnd"})
+    [message] = load(api, owner["token"], channel)
+    assert (message["username"], message["sender_status"]) == ("alicia", "dnd")
+
+
+@pytest.mark.parametrize("transport", ["json", "form", "multipart", "query"])
+def test_send_by_every_transport(api, owner, channel, transport):
+    fields = {"message": f"via {transport}"}
+    kwargs = {"json": fields} if transport == "json" else {"query": fields} if transport == "query" else \
+        {"data": fields} if transport == "form" else {"data": fields, "content_type": "multipart/form-data"}
+    assert _send(api, owner["token"], channel, **kwargs).status_code == 201
+    assert _texts(load(api, owner["token"], channel)) == [f"via {transport}"]
+
+
+def test_text_round_trips_exactly(api, owner, channel):
+    texts = ["  padded  ", "line one\nline two", "emoji 😀 and ünïcødé", "<b>not html</b>", "null\x00byte", "'; --"]
+    for text in texts:
+        send(api, owner["token"], channel, text)
+    assert _texts(load(api, owner["token"], channel)) == texts
+
+
+def test_message_length_limit_comes_from_server_settings(api, app, owner, channel):
+    assert _send(api, owner["token"], channel, json={"message": "x" * 2000}).status_code == 201
+    assert _send(api, owner["token"], channel, json={"message": "é" * 2000}).status_code == 201
+    assert_error(_send(api, owner["token"], channel, json={"message": "x" * 2001}), 400, "MESSAGE_TOO_LONG")
+    _set_max_length(app, 10)
+    assert _send(api, owner["token"], channel, json={"message": "y" * 10}).status_code == 201
+    assert_error(_send(api, owner["token"], channel, json={"message": "y" * 11}), 400, "MESSAGE_TOO_LONG")
+    assert len(load(api, owner["token"], channel)) == 3
+
+
+@pytest.mark.parametrize("body", [{}, {"message": ""}, {"message": "   "}, {"message": "\n\t"}, {"message": None}])
+def test_empty_message_is_400(api, owner, channel, body):
+    assert_error(_send(api, owner["token"], channel, json=body), 400, "EMPTY_MESSAGE")
+    assert load(api, owner["token"], channel) == []
+
+
+@pytest.mark.parametrize("value", [5, ["hi"], {"text": "hi"}, True])
+def test_message_must_be_text(api, owner, channel, value):
+    assert error_paths(_send(api, owner["token"], channel, json={"message": value})) == ["message"]
+
+
+def test_attachments_field_does_not_crash_the_route(api, owner, channel):
+    response = _send(api, owner["token"], channel, json={"message": "with field", "attachments": []})
+    assert response.status_code == 201
+    response = _send(api, owner["token"], channel, json={"message": "urls", "attachments": ["/x.png"]})
+    assert response.status_code < 500 and response.is_json
+    upload = {"message": "file", "attachments": (io.BytesIO(b"\x89PNG\r\n\x1a\n"), "a.png")}
+    response = _send(api, owner["token"], channel, data=upload, content_type="multipart/form-data")
+    assert response.status_code < 500 and response.is_json
+    if response.status_code != 201:
+        assert_error(response, response.status_code)
+
+
+def test_at_most_ten_attachments(api, owner, channel):
+    files = [(io.BytesIO(b"data"), f"f{i}.txt") for i in range(11)]
+    response = _send(api, owner["token"], channel, data={"message": "many", "attachments": files},
+                     content_type="multipart/form-data")
+    assert_error(response, 400, "TOO_MANY_ATTACHMENTS")
+
+
+def test_send_refusals(api, owner, user, channel):
+    assert_error(_send(api, None, channel, json={"message": "anon"}), 401)
+    assert_error(_send(api, owner["id"] + ".anything", channel, json={"message": "forged"}), 401)
+    assert_error(_send(api, user["token"], "00000000-0000-4000-8000-000000000000", json={"message": "x"}), 404,
+                 "UNKNOWN_CHANNEL")
+    assert_error(_send(api, user["token"], "x" * 300, json={"message": "x"}), 404)
+    assert load(api, owner["token"], channel) == []
+
+
+# --- ids and paging --------------------------------------------------------------------------
+
+def test_message_ids_sort_in_sending_order(api, owner, channel):
+    ids = [send(api, owner["token"], channel, str(i)) for i in range(30)]
+    assert ids == sorted(ids) and len(set(ids)) == 30
+    assert all(uuid.UUID(i).version == 7 and i == i.lower() for i in ids)
+
+
+@pytest.fixture
+def history(api, owner, channel):
+    """45 messages "0".."44" and their ids, oldest first."""
+    return [send(api, owner["token"], channel, str(i)) for i in range(45)]
+
+
+def _numbers(messages) -> list[int]:
+    return [int(m["message"]) for m in messages]
+
+
+def test_pages_newest_first_each_oldest_first(api, owner, channel, history):
+    assert _numbers(load(api, owner["token"], channel)) == list(range(25, 45))  # default: page 1, 20 per page
+    assert _numbers(load(api, owner["token"], channel, page=2)) == list(range(5, 25))
+    assert _numbers(load(api, owner["token"], channel, page=3)) == list(range(0, 5))
+    assert load(api, owner["token"], channel, page=4) == []
+    assert _numbers(load(api, owner["token"], channel, page=1, messages_per_page=50)) == list(range(45))
+    assert _numbers(load(api, owner["token"], channel, page=2, messages_per_page=7)) == list(range(31, 38))
+
+
+def test_paging_parameters_from_json_body(api, owner, channel, history):
+    response = api.call("GET", f"{CHANNELS}/{channel}/load_messages", token=owner["token"],
+                        json={"page": 2, "messages_per_page": 10})
+    assert _numbers(response.get_json()["messages"]) == list(range(25, 35))
+
+
+@pytest.mark.parametrize("query,path", [
+    ({"messages_per_page": 51}, "messages_per_page"), ({"messages_per_page": 0}, "messages_per_page"),
+    ({"page": 0}, "page"), ({"page": -1}, "page"), ({"page": "two"}, "page"), ({"messages_per_page": "1.5"},
+                                                                              "messages_per_page"),
+    ({"limit": 0}, "limit"), ({"limit": 101}, "limit"), ({"limit": "many"}, "limit"),
+    ({"before": "not-a-cursor!"}, "before"), ({"after": "zz"}, "after"), ({"before": "0" * 37}, "before"),
+])
+def test_paging_refuses_bad_values(api, owner, channel, query, path):
+    response = api.call("GET", f"{CHANNELS}/{channel}/load_messages", token=owner["token"], query=query)
+    assert path in error_paths(response)
+
+
+def test_before_and_after_cursors(api, owner, channel, history):
+    assert _numbers(load(api, owner["token"], channel, before=history[10], limit=5)) == [5, 6, 7, 8, 9]
+    assert _numbers(load(api, owner["token"], channel, after=history[10], limit=5)) == [11, 12, 13, 14, 15]
+    assert _numbers(load(api, owner["token"], channel, before=history[3], limit=100)) == [0, 1, 2]
+    assert _numbers(load(api, owner["token"], channel, after=history[40])) == [41, 42, 43, 44]
+    assert _numbers(load(api, owner["token"], channel, after=history[5], before=history[9])) == [6, 7, 8]
+    assert load(api, owner["token"], channel, before=history[0]) == []
+    assert load(api, owner["token"], channel, after=history[-1]) == []
+    assert _numbers(load(api, owner["token"], channel, before=history[44])) == list(range(0, 44))[-50:]
+    assert len(load(api, owner["token"], channel, after=history[0], limit=1)) == 1
+
+
+def test_cursor_default_limit_is_50_and_max_is_100(api, owner, channel):
+    ids = [send(api, owner["token"], channel, str(i)) for i in range(120)]
+    assert _numbers(load(api, owner["token"], channel, before=ids[-1])) == list(range(69, 119))
+    assert _numbers(load(api, owner["token"], channel, before=ids[-1], limit=100)) == list(range(19, 119))
+    assert _numbers(load(api, owner["token"], channel, after=ids[0], limit=100)) == list(range(1, 101))
+
+
+def test_walking_back_with_before_returns_everything_once(api, owner, channel, history):
+    seen, cursor = [], None
+    while True:
+        page = load(api, owner["token"], channel, **({"before": cursor} if cursor else {}), limit=7)
+        if not page:
+            break
+        seen = _numbers(page) + seen
+        cursor = page[0]["message_id"]
+    assert seen == list(range(45))
+
+
+def test_cursors_are_case_insensitive_like_every_uuid(api, owner, channel, history):
+    upper = history[20].upper()
+    assert _numbers(load(api, owner["token"], channel, before=upper, limit=3)) == [17, 18, 19]
+    assert _numbers(load(api, owner["token"], channel, after=upper, limit=3)) == [21, 22, 23]
+
+
+def test_message_ids_are_case_insensitive_on_input(api, owner, user, channel):
+    first = send(api, owner["token"], channel, "first")
+    second = send(api, owner["token"], channel, "second")
+    response = api.call("PUT", f"{CHANNELS}/{channel}/mark_message_as_read", token=user["token"],
+                        json={"message_id": first.upper()})
+    assert response.status_code == 201
+    entry = api.call("POST", f"{CHANNELS}/list/", token=user["token"]).get_json()["channels"][0]
+    assert entry["last_read_message_id"] == first and entry["unread_count"] == 1
+    assert _delete(api, owner["token"], channel, second.upper()).status_code == 204
+    assert _texts(load(api, owner["token"], channel)) == ["first"]
+
+
+def test_cursor_need_not_be_a_message_of_this_channel(api, owner, channel, history):
+    other = make_channel(api, owner["token"], "other")
+    marker = send(api, owner["token"], other, "marker")
+    send(api, owner["token"], channel, "45")
+    assert _numbers(load(api, owner["token"], channel, after=marker)) == [45]
+
+
+def test_history_is_per_channel(api, owner, channel):
+    other = make_channel(api, owner["token"], "other")
+    send(api, owner["token"], channel, "here")
+    send(api, owner["token"], other, "there")
+    assert _texts(load(api, owner["token"], channel)) == ["here"]
+    assert _texts(load(api, owner["token"], other)) == ["there"]
+
+
+def test_load_messages_refusals(api, owner, user, channel):
+    path = f"{CHANNELS}/{channel}/load_messages"
+    assert_error(api.call("GET", path), 401)
+    assert_error(api.call("GET", path, token=owner["id"] + ".anything"), 401)
+    assert_error(api.call("GET", f"{CHANNELS}/nope/load_messages", token=user["token"]), 404)
+
+
+# --- deletion --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("deleter", ["user", "admin", "owner"])
+def test_sender_and_staff_delete_with_204_and_empty_body(api, request, user, channel, deleter):
+    message_id = send(api, user["token"], channel, "delete me")
+    keep = send(api, user["token"], channel, "keep me")
+    response = _delete(api, request.getfixturevalue(deleter)["token"], channel, message_id)
+    assert response.status_code == 204
+    assert response.get_data() == b""
+    assert _texts(load(api, user["token"], channel)) == ["keep me"]
+    assert_error(_delete(api, user["token"], channel, message_id), 404, "UNKNOWN_MESSAGE")
+    assert keep
+
+
+def test_others_cannot_delete_a_message(api, owner, user, other_user, channel):
+    message_id = send(api, user["token"], channel, "mine")
+    assert_error(_delete(api, other_user["token"], channel, message_id), 403, "MISSING_ACCESS")
+    owners = send(api, owner["token"], channel, "the owner's")
+    assert_error(_delete(api, user["token"], channel, owners), 403)
+    assert_error(_delete(api, None, channel, message_id), 401)
+    assert_error(_delete(api, user["id"] + ".anything", channel, message_id), 401)
+    assert _texts(load(api, owner["token"], channel)) == ["mine", "the owner's"]
+
+
+def test_delete_message_refusals(api, owner, channel):
+    other = make_channel(api, owner["token"], "other")
+    foreign = send(api, owner["token"], other, "elsewhere")
+    assert error_paths(api.call("DELETE", f"{CHANNELS}/{channel}/delete_message", token=owner["token"])) \
+        == ["message_id"]
+    assert_error(_delete(api, owner["token"], channel, foreign), 404, "UNKNOWN_MESSAGE")
+    assert_error(_delete(api, owner["token"], channel, "00000000-0000-7000-8000-000000000000"), 404)
+    assert _texts(load(api, owner["token"], other)) == ["elsewhere"]
+
+
+def test_delete_by_query_and_form(api, owner, channel):
+    first = send(api, owner["token"], channel, "a")
+    second = send(api, owner["token"], channel, "b")
+    response = api.call("DELETE", f"{CHANNELS}/{channel}/delete_message", token=owner["token"],
+                        query={"message_id": first})
+    assert response.status_code == 204
+    response = api.call("DELETE", f"{CHANNELS}/{channel}/delete_message",
+                        data={"auth_token": owner["token"], "message_id": second})
+    assert response.status_code == 204
+    assert load(api, owner["token"], channel) == []
+
+
+def test_deleting_the_read_position_keeps_counts_right(api, owner, user, channel):
+    ids = [send(api, owner["token"], channel, str(i)) for i in range(3)]
+    api.call("PUT", f"{CHANNELS}/{channel}/mark_message_as_read", token=user["token"], json={"message_id": ids[1]})
+    _delete(api, owner["token"], channel, ids[1])
+    entry = next(c for c in api.call("POST", f"{CHANNELS}/list/", token=user["token"]).get_json()["channels"])
+    assert entry["unread_count"] == 1
+
+
+# --- concurrency -----------------------------------------------------------------------------
+
+@pytest.fixture
+def live_server(app):
+    """The app under a real threaded HTTP server on a free loopback port."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(10)
+
+
+def test_64_concurrent_messages_from_16_threads_are_stored_once(api, app, owner, user, other_user, live_server):
+    """Four accounts, four threads each, all starting at once; nobody has read the channel before."""
+    channel_id = make_channel(api, owner["token"], "busy", private=True)
+    third = api.signup("carol")
+    for account in (user, other_user, third):
+        add_member(api, owner["token"], channel_id, account["id"])
+    tokens = [owner["token"], user["token"], other_user["token"], third["token"]]
+    barrier = threading.Barrier(16)
+    results: dict[int, list] = {}
+
+    def worker(index: int) -> None:
+        session = requests.Session()
+        barrier.wait()
+        results[index] = []
+        for n in range(4):
+            response = session.post(f"{live_server}{CHANNELS}/{channel_id}/send_message",
+                                    json={"auth_token": tokens[index % 4], "message": f"t{index}-m{n}"}, timeout=60)
+            results[index].append((response.status_code, response.json()))
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    answers = [answer for per_thread in results.values() for answer in per_thread]
+    assert len(answers) == 64
+    assert all(status == 201 for status, _ in answers), [a for a in answers if a[0] != 201]
+    sent_ids = {body["message_id"] for _, body in answers}
+    assert len(sent_ids) == 64
+
+    from app.extensions import db
+    from app.models import Message
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Message)) == 64
+
+    newest = requests.get(f"{live_server}{CHANNELS}/{channel_id}/load_messages",
+                          params={"auth_token": owner["token"], "messages_per_page": 50}).json()["messages"]
+    oldest = requests.get(f"{live_server}{CHANNELS}/{channel_id}/load_messages",
+                          params={"auth_token": owner["token"], "messages_per_page": 50, "page": 2}).json()["messages"]
+    everything = oldest + newest
+    assert len(everything) == 64
+    assert {m["message_id"] for m in everything} == sent_ids
+    assert sorted(m["message"] for m in everything) == sorted(f"t{i}-m{n}" for i in range(16) for n in range(4))
+    ids = [m["message_id"] for m in everything]
+    assert ids == sorted(ids)
+    # Each thread's own messages come back in the order it sent them.
+    for index in range(16):
+        mine = [m["message"] for m in everything if m["message"].startswith(f"t{index}-")]
+        assert mine == [f"t{index}-m{n}" for n in range(4)]
+    # And every sender has read up to its own newest message.
+    for token in tokens:
+        entry = next(c for c in api.call("POST", f"{CHANNELS}/list/", token=token).get_json()["channels"])
+        assert entry["last_read_message_id"] is not None
