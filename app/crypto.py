@@ -46,18 +46,28 @@ def _write_new(path: str, content: dict, replace: bool) -> None:
 
 
 def _load(path: str) -> dict:
+    """The parsed key file, read again whenever it changes on disk (a rotation by another process)."""
+    try:
+        info = os.stat(path)
+        stamp = (info.st_ino, info.st_mtime_ns)
+    except FileNotFoundError:
+        stamp = None
+    cached = _cache.get(path)
+    if cached is not None and cached["stamp"] == stamp:
+        return cached
     with _lock:
-        if path not in _cache:
-            if not os.path.exists(path):
-                _write_new(path, {"current": "k1", "keys": {"k1": _b64(AESGCM.generate_key(256))},
-                                  "hmac_key": _b64(secrets.token_bytes(32))}, replace=False)
-            with open(path) as handle:
-                raw = json.load(handle)
-            _cache[path] = {
-                "current": raw["current"],
-                "keys": {kid: AESGCM(base64.b64decode(key)) for kid, key in raw["keys"].items()},
-                "hmac_key": base64.b64decode(raw["hmac_key"]),
-            }
+        if not os.path.exists(path):
+            _write_new(path, {"current": "k1", "keys": {"k1": _b64(AESGCM.generate_key(256))},
+                              "hmac_key": _b64(secrets.token_bytes(32))}, replace=False)
+        with open(path) as handle:
+            info = os.fstat(handle.fileno())
+            raw = json.load(handle)
+        _cache[path] = {
+            "stamp": (info.st_ino, info.st_mtime_ns),
+            "current": raw["current"],
+            "keys": {kid: AESGCM(base64.b64decode(key)) for kid, key in raw["keys"].items()},
+            "hmac_key": base64.b64decode(raw["hmac_key"]),
+        }
         return _cache[path]
 
 
