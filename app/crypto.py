@@ -5,6 +5,7 @@ created on first use with 0600 permissions and never stored in the database. Rot
 new current key; old keys stay so older messages still decrypt.
 """
 import base64
+import fcntl
 import hashlib
 import hmac
 import json
@@ -99,12 +100,16 @@ def digest(text: str) -> str:
 
 def rotate_key(path: str) -> str:
     """Add a new current key to the key file and return its id."""
-    with open(path) as handle:
-        raw = json.load(handle)
-    new_id = f"k{len(raw['keys']) + 1}"
-    raw["keys"][new_id] = _b64(AESGCM.generate_key(256))
-    raw["current"] = new_id
-    _write_new(path, raw, replace=True)
+    # An exclusive lock across processes: two rotations at once would each drop the other's key,
+    # and every message already encrypted under a dropped key would be lost.
+    with open(path + ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with open(path) as handle:
+            raw = json.load(handle)
+        new_id = f"k{len(raw['keys']) + 1}"
+        raw["keys"][new_id] = _b64(AESGCM.generate_key(256))
+        raw["current"] = new_id
+        _write_new(path, raw, replace=True)
     with _lock:
         _cache.pop(path, None)
     return new_id
