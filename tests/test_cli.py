@@ -102,3 +102,31 @@ def test_rotation_by_another_process_reaches_a_running_server(api, app, owner, s
     send(api, owner["token"], channel_id, "new key")
     assert _key_ids(app)[-1] == current
     assert [m["message"] for m in load(api, owner["token"], channel_id)] == ["old key", "new key"]
+
+
+def test_concurrent_rotations_never_lose_a_key(app, tmp_path):
+    """Rotation is read-modify-write of one file: two at once must not drop the other's key."""
+    import threading
+
+    from app import crypto
+    path = str(tmp_path / "keys" / "messages.key")
+    with app.app_context():
+        app.config["MESSAGE_KEY_FILE"], saved = path, app.config["MESSAGE_KEY_FILE"]
+        try:
+            crypto.encrypt("", "warm-up")
+
+            def rotate_many():
+                for _ in range(15):
+                    crypto.rotate_key(path)
+
+            threads = [threading.Thread(target=rotate_many) for _ in range(8)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(60)
+        finally:
+            app.config["MESSAGE_KEY_FILE"] = saved
+    with open(path) as handle:
+        keys = json.load(handle)
+    assert len(keys["keys"]) == 1 + 8 * 15
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
