@@ -18,7 +18,10 @@ def request_json() -> dict:
             if len(raw) > current_app.config["MAX_JSON_BYTES"]:
                 raise APIError(413, "JSON body is too large")
             if raw.strip():
-                body = request.get_json(silent=True)
+                try:
+                    body = request.get_json(silent=True)
+                except RecursionError:  # deeply nested input is malformed too, not a 500
+                    body = None
                 if body is None:
                     raise APIError(400, "Malformed JSON body", "INVALID_JSON")
         if not isinstance(body, dict):
