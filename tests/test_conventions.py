@@ -145,6 +145,14 @@ def test_malformed_json_is_400(api, owner):
     assert_error(response, 400, "INVALID_JSON")
 
 
+def test_deeply_nested_json_is_400(api):
+    response = api.call("POST", "/api/v1/users/signup", data="[" * 50_000, content_type="application/json")
+    assert_error(response, 400, "INVALID_JSON")
+    response = api.call("POST", "/api/v1/users/signup", data='{"a":' * 20_000 + "1" + "}" * 20_000,
+                        content_type="application/json")
+    assert_error(response, 400, "INVALID_JSON")
+
+
 @pytest.mark.parametrize("body", ["[]", '["username"]', '"text"', "42", "null", "true"])
 def test_json_body_that_is_not_an_object_is_400(api, body):
     response = api.call("POST", "/api/v1/users/signup", data=body, content_type="application/json")
