@@ -42,6 +42,8 @@ def create_channel():
     name = params.text("channel_name", strip=True, min_len=1, max_len=64, pattern=CHANNEL_NAME_RE,
                        pattern_message="must not contain control characters")
     is_private = params.flag("is_private")
+    if name and len(name.lower()) > 64:  # lower-casing may lengthen text ("İ"): name_key holds 64
+        params.errors.append({"path": "channel_name", "message": "must be at most 64 characters"})
     params.done()
     if db.session.scalar(sa.select(Channel.id).where(Channel.name_key == name.lower())):
         raise APIError(409, "A channel with this name already exists", "CHANNEL_NAME_TAKEN")
