@@ -62,7 +62,7 @@ def test_channel_names_are_unique_regardless_of_case(api, owner):
 @pytest.mark.parametrize("body", [
     {}, {"channel_name": ""}, {"channel_name": "   "}, {"channel_name": "x" * 65}, {"channel_name": "bad\nname"},
     {"channel_name": "nul\x00"}, {"channel_name": 5}, {"channel_name": "ok", "is_private": "perhaps"},
-    {"channel_name": "ok", "is_private": 3},
+    {"channel_name": "ok", "is_private": 3}, {"channel_name": "İ" * 64},
 ])
 def test_create_refuses_bad_fields(api, owner, body):
     assert error_paths(api.call("POST", f"{CHANNELS}/create/", token=owner["token"], json=body))
