@@ -15,8 +15,16 @@ from .ids import utcnow
 from .models import AuthToken, User
 from .params import raw_param, request_json
 
-# Checked against when the username is unknown, so a miss costs as much as a wrong password.
-_DUMMY_HASH = bcrypt.hashpw(b"timing-equaliser", bcrypt.gensalt(4))
+# Checked against when the username is unknown, so a miss costs as much as a wrong password:
+# one per cost factor, since a hash made at another cost would answer measurably faster.
+_dummy_hashes: dict[int, bytes] = {}
+
+
+def _dummy_hash() -> bytes:
+    rounds = current_app.config["BCRYPT_ROUNDS"]
+    if rounds not in _dummy_hashes:
+        _dummy_hashes[rounds] = bcrypt.hashpw(b"timing-equaliser", bcrypt.gensalt(rounds))
+    return _dummy_hashes[rounds]
 
 
 def hash_password(password: str) -> str:
@@ -26,7 +34,7 @@ def hash_password(password: str) -> str:
 
 def check_password(user: User | None, password: str) -> bool:
     if user is None:
-        bcrypt.checkpw(password.encode()[:72], _DUMMY_HASH)
+        bcrypt.checkpw(password.encode()[:72], _dummy_hash())
         return False
     return bcrypt.checkpw(password.encode()[:72], user.password_hash.encode())
 
