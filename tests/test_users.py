@@ -120,6 +120,25 @@ def test_signin_does_not_reveal_which_accounts_exist(api):
     assert body_a == body_b
 
 
+def test_unknown_user_costs_as_much_as_a_wrong_password(api, app, monkeypatch):
+    """No enumeration by timing: a miss must run bcrypt at the configured cost too."""
+    import time
+    monkeypatch.setitem(app.config, "BCRYPT_ROUNDS", 11)
+    api.signup("slowhash")
+
+    def fastest(username):
+        timings = []
+        for _ in range(3):
+            start = time.perf_counter()
+            assert api.call("POST", SIGNIN, json={"username": username, "password": "wrong password"}) \
+                .status_code == 401
+            timings.append(time.perf_counter() - start)
+        return min(timings)
+
+    known, unknown = fastest("slowhash"), fastest("nobody-here")
+    assert unknown > known / 2, (known, unknown)
+
+
 def test_signin_refuses_bad_input(api):
     assert sorted(error_paths(api.call("POST", SIGNIN))) == ["password", "username"]
     assert_error(api.call("POST", SIGNIN, json={"username": "carol", "password": "x" * 100}), 401)
