@@ -3,6 +3,7 @@ import re
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, request
+from sqlalchemy.exc import IntegrityError
 
 from .. import messaging
 from ..auth import current_user, login_required, staff_required
@@ -45,11 +46,16 @@ def create_channel():
     if name and len(name.lower()) > 64:  # lower-casing may lengthen text ("İ"): name_key holds 64
         params.errors.append({"path": "channel_name", "message": "must be at most 64 characters"})
     params.done()
+    taken = APIError(409, "A channel with this name already exists", "CHANNEL_NAME_TAKEN")
     if db.session.scalar(sa.select(Channel.id).where(Channel.name_key == name.lower())):
-        raise APIError(409, "A channel with this name already exists", "CHANNEL_NAME_TAKEN")
+        raise taken
     channel = Channel(name=name, name_key=name.lower(), is_private=is_private, created_by=current_user().id)
     db.session.add(channel)
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:  # a concurrent request took the name between the check and the insert
+        db.session.rollback()
+        raise taken
     return ok(201, message="Channel created successfully", channel_data=channel.to_dict())
 
 
