@@ -93,7 +93,10 @@ def add_user(channel_id: str):
     channel, user = _member_target(channel_id, "to_add_user_id")
     if db.session.get(ChannelMember, (channel.id, user.id)) is None:
         db.session.add(ChannelMember(channel_id=channel.id, user_id=user.id))
-        db.session.commit()
+        try:
+            db.session.commit()
+        except IntegrityError:  # a concurrent request added the same member a moment ago
+            db.session.rollback()
     return ok(message=f"User ID: '{user.id}' added to Channel ID: '{channel.id}'")
 
 
