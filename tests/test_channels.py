@@ -250,15 +250,17 @@ def test_read_position_never_moves_back(api, owner, user):
     assert entry["last_read_message_id"] == ids[2] and entry["unread_count"] == 1
 
 
-def test_sending_marks_the_channel_read_for_the_sender(api, owner, user):
+def test_your_own_messages_are_never_unread(api, owner, user):
     channel_id = make_channel(api, owner["token"], "general")
     send(api, owner["token"], channel_id, "one")
     send(api, owner["token"], channel_id, "two")
     assert channel_entry(api, user["token"], channel_id)["unread_count"] == 2
     reply = send(api, user["token"], channel_id, "reply")
+    assert channel_entry(api, user["token"], channel_id)["unread_count"] == 2
+    assert channel_entry(api, owner["token"], channel_id)["unread_count"] == 1
+    _mark(api, user["token"], channel_id, reply)
     entry = channel_entry(api, user["token"], channel_id)
     assert entry["unread_count"] == 0 and entry["last_read_message_id"] == reply
-    assert channel_entry(api, owner["token"], channel_id)["unread_count"] == 1
 
 
 def test_unread_counts_per_channel(api, owner, user):

@@ -29,9 +29,11 @@ def _texts(messages) -> list[str]:
 def _set_max_length(app, value):
     from app.extensions import db
     from app.models import ServerSettings
+    from app.models.server import settings_changed
     with app.app_context():
         ServerSettings.get().max_message_length = value
         db.session.commit()
+        settings_changed()
 
 
 # --- sending ---------------------------------------------------------------------------------
