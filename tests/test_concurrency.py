@@ -41,8 +41,20 @@ def _at_once(count: int, request) -> list:
     return results
 
 
-def test_64_concurrent_messages_from_16_threads_are_stored_once(api, app, owner, user, other_user, live_server):
-    """Four accounts, four threads each, all starting at once; nobody has read the channel before."""
+@pytest.fixture(params=["threaded", "gunicorn"])
+def any_server(request, services):
+    """The threaded server in this process, or gunicorn with two worker processes of eight threads."""
+    if request.param == "threaded":
+        yield request.getfixturevalue("live_server")
+        return
+    from scripts.stack import Stack
+    with Stack(services["env"], web_workers=2, threads=8) as stack:
+        yield stack.url
+
+
+def test_64_concurrent_messages_from_16_threads_are_stored_once(api, app, owner, user, other_user, any_server):
+    """Four accounts, four threads each, all starting at once."""
+    live_server = any_server
     channel_id = make_channel(api, owner["token"], "busy", private=True)
     third = api.signup("carol")
     for account in (user, other_user, third):
