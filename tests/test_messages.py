@@ -141,6 +141,30 @@ def test_message_ids_sort_in_sending_order(api, owner, channel):
     assert all(uuid.UUID(i).version == 7 and i == i.lower() for i in ids)
 
 
+def test_message_ids_follow_causal_order_across_processes():
+    """Another process (a second gunicorn worker) makes the next id a few microseconds later."""
+    import subprocess
+    import sys
+
+    from app.ids import uuid7
+    from conftest import ROOT
+    child = subprocess.Popen([sys.executable, "-c", "import sys\nfrom app.ids import uuid7\n"
+                              "for _ in sys.stdin: print(uuid7(), flush=True)"],
+                             cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        out_of_order = 0
+        for _ in range(500):
+            mine = uuid7()
+            child.stdin.write("\n")
+            child.stdin.flush()
+            theirs = child.stdout.readline().strip()
+            out_of_order += not (mine < theirs < uuid7())
+    finally:
+        child.stdin.close()
+        child.wait(10)
+    assert out_of_order == 0
+
+
 @pytest.fixture
 def history(api, owner, channel):
     """45 messages "0".."44" and their ids, oldest first."""
