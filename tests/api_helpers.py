@@ -1,4 +1,5 @@
-"""Small helpers the HTTP tests share: channels, messages and error-shape checks."""
+"""Small helpers the HTTP tests share: channels, messages, error-shape checks, a second app."""
+from contextlib import contextmanager
 
 
 def assert_error(response, status: int, code: str | None = None) -> dict:
@@ -51,3 +52,18 @@ def channel_entry(api, token: str, channel_id: str) -> dict | None:
     response = api.call("POST", "/api/v1/channels/list/", token=token)
     assert response.status_code == 200, response.get_json()
     return next((c for c in response.get_json()["channels"] if c["channel_id"] == channel_id), None)
+
+
+@contextmanager
+def another_app(app, data_dir: str, **overrides):
+    """A second app from the factory with other settings; the suite's app is rebound afterwards."""
+    from app import create_app
+    from app.extensions import redis
+    settings = {"DATA_DIR": data_dir, "REDIS_URL": app.config["REDIS_URL"],
+                "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"], **overrides}
+    try:
+        yield create_app("config.TestConfig", **settings)
+    finally:
+        # The factory binds the shared Redis client and the default Celery app to the newest app.
+        redis.init_app(app)
+        app.extensions["celery"].set_default()

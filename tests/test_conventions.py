@@ -4,7 +4,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from api_helpers import assert_error, error_paths, make_channel
+from api_helpers import another_app, assert_error, error_paths, make_channel
 
 PROFILE = "/api/v1/users/profile"
 
@@ -267,6 +267,17 @@ def test_cors_headers_on_answers_and_errors(api, user):
     refused = api.call("POST", PROFILE, headers=origin)
     assert refused.status_code == 401
     assert refused.headers["Access-Control-Allow-Origin"] in {"*", "http://client.example:3000"}
+
+
+def test_cors_with_explicit_origins_allows_credentials_only_for_them(app, tmp_path):
+    with another_app(app, str(tmp_path), CORS_ORIGINS=["http://chat.example"]) as strict:
+        client = strict.test_client()
+        preflight = {"Access-Control-Request-Method": "POST"}
+        allowed = client.options("/api/v1/users/signin", headers={"Origin": "http://chat.example", **preflight})
+        other = client.options("/api/v1/users/signin", headers={"Origin": "http://evil.example", **preflight})
+    assert allowed.headers["Access-Control-Allow-Origin"] == "http://chat.example"
+    assert allowed.headers["Access-Control-Allow-Credentials"] == "true"
+    assert "Access-Control-Allow-Origin" not in other.headers
 
 
 def test_timestamps_are_iso_utc_with_z(api, owner):

@@ -6,7 +6,7 @@ import redis as redis_lib
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from api_helpers import assert_error
+from api_helpers import another_app, assert_error
 
 
 def _set_server_avatar(app, path):
@@ -88,19 +88,11 @@ def test_readyz_is_503_without_redis(api, redis_down):
 
 
 def test_readyz_is_503_without_the_database(app, tmp_path):
-    """A second app whose database does not answer; the suite's app is restored afterwards."""
-    from app import create_app
-    from app.extensions import redis
-    broken = create_app("config.TestConfig", DATA_DIR=str(tmp_path), REDIS_URL=app.config["REDIS_URL"],
-                        SQLALCHEMY_DATABASE_URI="postgresql://postgres@127.0.0.1:1/nothing",
-                        SQLALCHEMY_ENGINE_OPTIONS={"connect_args": {"connect_timeout": 2}})
-    try:
-        response = broken.test_client().get("/readyz")
-        body = assert_error(response, 503)
-        assert body["checks"]["database"].startswith("error") and body["checks"]["redis"] == "ok"
-    finally:
-        redis.init_app(app)
-        app.extensions["celery"].set_default()
+    """A second app whose database does not answer."""
+    with another_app(app, str(tmp_path), SQLALCHEMY_DATABASE_URI="postgresql://postgres@127.0.0.1:1/nothing",
+                     SQLALCHEMY_ENGINE_OPTIONS={"connect_args": {"connect_timeout": 2}}) as broken:
+        body = assert_error(broken.test_client().get("/readyz"), 503)
+    assert body["checks"]["database"].startswith("error") and body["checks"]["redis"] == "ok"
 
 
 def test_docs_page_renders(api):
