@@ -61,6 +61,24 @@ def test_message_object_fields(api, owner, user, channel):
     assert "sender_avatar_url" in message
 
 
+def test_sender_avatar_url_is_absolute_while_the_profile_keeps_a_path(api, app, owner, user, channel, monkeypatch):
+    from app.extensions import db
+    from app.models import User
+    with app.app_context():
+        db.session.get(User, user["id"]).avatar_url = "/api/v1/cdn/file/avatars/a.png"
+        db.session.commit()
+    send(api, user["token"], channel, "with avatar")
+    response = api.call("GET", f"{CHANNELS}/{channel}/load_messages", token=owner["token"],
+                        headers={"Host": "chat.example:7575"})
+    assert response.get_json()["messages"][0]["sender_avatar_url"] == \
+        "http://chat.example:7575/api/v1/cdn/file/avatars/a.png"
+    monkeypatch.setitem(app.config, "PUBLIC_URL", "https://chat.example.org")
+    [message] = load(api, owner["token"], channel)
+    assert message["sender_avatar_url"] == "https://chat.example.org/api/v1/cdn/file/avatars/a.png"
+    profile = api.call("POST", "/api/v1/users/profile", token=user["token"]).get_json()["user_data"]
+    assert profile["avatar_url"] == "/api/v1/cdn/file/avatars/a.png"
+
+
 def test_message_shows_the_senders_current_name(api, owner, user, channel):
     send(api, user["token"], channel, "before rename")
     api.call("PUT", "/api/v1/users/profile", token=user["token"], json={"new_username": "alicia", "status": "dnd"})
