@@ -3,6 +3,7 @@ import re
 from typing import Any
 
 from flask import current_app, g, request
+from werkzeug.routing import PathConverter, UnicodeConverter
 
 from .errors import APIError, ValidationError
 
@@ -62,6 +63,9 @@ class Params:
         if not isinstance(value, str):
             self._fail(name, "must be a string")
             return default
+        if "\x00" in value:  # no database stores NUL in text; refusing it here keeps it out of every query
+            self._fail(name, "must not contain NUL characters")
+            return default
         if strip:
             value = value.strip()
         if len(value) < min_len:
@@ -112,3 +116,18 @@ class Params:
     def done(self) -> None:
         if self.errors:
             raise ValidationError(self.errors)
+
+
+class SegmentConverter(UnicodeConverter):
+    """The default URL converter without NUL: a URL carrying one matches no route (JSON 404)."""
+
+    def __init__(self, url_map, *args, **kwargs) -> None:
+        super().__init__(url_map, *args, **kwargs)
+        self.regex = self.regex.replace("[^/]", "[^/\x00]")
+
+
+class NoNulPathConverter(PathConverter):
+    regex = "[^/\x00][^\x00]*?"
+
+
+URL_CONVERTERS = {"default": SegmentConverter, "string": SegmentConverter, "path": NoNulPathConverter}
