@@ -196,6 +196,25 @@ def test_default_limits_accept_a_normal_request_and_refuse_a_huge_one(api, app):
     assert_error(api.call("POST", "/api/v1/users/signup", data=huge, content_type="application/json"), 413)
 
 
+@pytest.mark.parametrize("method,path,body,field", [
+    ("POST", "/api/v1/users/signin", {"username": "ab\x00c", "password": "whatever1"}, "username"),
+    ("POST", "/api/v1/users/signup", {"username": "abc", "password": "pass\x00word"}, "password"),
+    ("PUT", "/api/v1/users/profile", {"about": "a\x00b"}, "about"),
+    ("POST", "/api/v1/users/profile", {"user_id": "a\x00b"}, "user_id"),
+    ("POST", "/api/v1/channels/create/", {"channel_name": "a\x00b"}, "channel_name"),
+])
+def test_nul_characters_are_refused_as_bad_input(api, owner, method, path, body, field):
+    """PostgreSQL cannot hold NUL in text: it must be a 400, never reach a query."""
+    assert field in error_paths(api.call(method, path, token=owner["token"], json=body))
+
+
+@pytest.mark.parametrize("path", ["/api/v1/channels/a%00b/load_messages", "/api/v1/users/a%00b/roles",
+                                  "/api/v1/channels/%00/delete"])
+def test_nul_characters_in_the_url_match_no_route(api, owner, path):
+    method = "GET" if path.endswith("load_messages") else "PUT" if path.endswith("roles") else "DELETE"
+    assert_error(api.call(method, path, token=owner["token"], json={"is_admin": True}), 404)
+
+
 # --- unknown routes, wrong methods, error shape ----------------------------------------------
 
 @pytest.mark.parametrize("path", ["/nope", "/api/v1/nope", "/api/v1/users/nope", "/api/v1/channels/x/nope", "/"])

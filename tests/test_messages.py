@@ -96,7 +96,7 @@ def test_send_by_every_transport(api, owner, channel, transport):
 
 
 def test_text_round_trips_exactly(api, owner, channel):
-    texts = ["  padded  ", "line one\nline two", "emoji 😀 and ünïcødé", "<b>not html</b>", "null\x00byte", "'; --"]
+    texts = ["  padded  ", "line one\nline two", "emoji 😀 and ünïcødé", "<b>not html</b>", "'; --", "\u202eright-to-left"]
     for text in texts:
         send(api, owner["token"], channel, text)
     assert _texts(load(api, owner["token"], channel)) == texts
@@ -118,7 +118,7 @@ def test_empty_message_is_400(api, owner, channel, body):
     assert load(api, owner["token"], channel) == []
 
 
-@pytest.mark.parametrize("value", [5, ["hi"], {"text": "hi"}, True])
+@pytest.mark.parametrize("value", [5, ["hi"], {"text": "hi"}, True, "nul\x00byte"])
 def test_message_must_be_text(api, owner, channel, value):
     assert error_paths(_send(api, owner["token"], channel, json={"message": value})) == ["message"]
 
