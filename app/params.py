@@ -43,6 +43,18 @@ def raw_param(name: str, default: Any = None) -> Any:
     return default
 
 
+def _text_problem(value: str) -> str | None:
+    """Why a string cannot be stored or encrypted as text, or None."""
+    if "\x00" in value:  # no database stores NUL in text; refusing it here keeps it out of every query
+        return "must not contain NUL characters"
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError:  # JSON "\ud800": a lone surrogate has no UTF-8 form
+            return "must be valid Unicode text"
+    return None
+
+
 class Params:
     """Collects every field error of a request, then raises them together in done()."""
 
@@ -63,8 +75,8 @@ class Params:
         if not isinstance(value, str):
             self._fail(name, "must be a string")
             return default
-        if "\x00" in value:  # no database stores NUL in text; refusing it here keeps it out of every query
-            self._fail(name, "must not contain NUL characters")
+        if problem := _text_problem(value):
+            self._fail(name, problem)
             return default
         if strip:
             value = value.strip()
