@@ -208,6 +208,18 @@ def test_nul_characters_are_refused_as_bad_input(api, owner, method, path, body,
     assert field in error_paths(api.call(method, path, token=owner["token"], json=body))
 
 
+@pytest.mark.parametrize("method,path,raw,field", [
+    ("POST", "/api/v1/users/signup", '{"username": "abcd", "password": "\\ud800aaaaaaaaa"}', "password"),
+    ("POST", "/api/v1/users/signin", '{"username": "abcd", "password": "\\ud800aaaaaaaaa"}', "password"),
+    ("PUT", "/api/v1/users/profile", '{"about": "\\udfff"}', "about"),
+    ("POST", "/api/v1/channels/create/", '{"channel_name": "x\\ud800"}', "channel_name"),
+])
+def test_lone_surrogates_are_refused_as_bad_input(api, owner, method, path, raw, field):
+    """JSON may escape half a surrogate pair, which has no UTF-8 form: a 400, not a crash."""
+    response = api.call(method, path, token=owner["token"], data=raw, content_type="application/json")
+    assert field in error_paths(response)
+
+
 @pytest.mark.parametrize("path", ["/api/v1/channels/a%00b/load_messages", "/api/v1/users/a%00b/roles",
                                   "/api/v1/channels/%00/delete"])
 def test_nul_characters_in_the_url_match_no_route(api, owner, path):

@@ -123,6 +123,15 @@ def test_message_must_be_text(api, owner, channel, value):
     assert error_paths(_send(api, owner["token"], channel, json={"message": value})) == ["message"]
 
 
+def test_message_with_a_lone_surrogate_is_400(api, owner, channel):
+    response = _send(api, owner["token"], channel, data='{"message": "half \\ud83d pair"}',
+                     content_type="application/json")
+    assert error_paths(response) == ["message"]
+    assert _send(api, owner["token"], channel, data='{"message": "whole \\ud83d\\ude00 pair"}',
+                 content_type="application/json").status_code == 201
+    assert _texts(load(api, owner["token"], channel)) == ["whole 😀 pair"]
+
+
 def test_attachments_field_does_not_crash_the_route(api, owner, channel):
     response = _send(api, owner["token"], channel, json={"message": "with field", "attachments": []})
     assert response.status_code == 201
