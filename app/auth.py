@@ -67,7 +67,8 @@ def request_token() -> str | None:
 
 def user_for_token(token: str | None) -> User | None:
     """The user a token belongs to, or None when it is malformed, unknown, forged or expired."""
-    if not token or len(token) > 200 or "." not in token:
+    # Issued tokens are ASCII; anything else (even text with no UTF-8 form) is simply not one.
+    if not token or len(token) > 200 or "." not in token or not token.isascii():
         return None
     digest = token_digest(token)
     # One query: the token row (by digest, unexpired) joined to its user.
