@@ -67,6 +67,13 @@ def test_forged_or_malformed_token_is_401(api, owner, user, forged):
     assert_error(api.call("POST", PROFILE, headers={"Authorization": f"Bearer {token}"}), 401, "INVALID_AUTH_TOKEN")
 
 
+@pytest.mark.parametrize("raw", ['{"auth_token": "\\ud800.abc"}', '{"auth_token": "é.abc"}',
+                                 '{"auth_token": 12}', '{"auth_token": ["a.b"]}'])
+def test_token_that_is_not_ascii_text_is_401(api, owner, raw):
+    response = api.call("POST", PROFILE, data=raw, content_type="application/json")
+    assert response.status_code == 401
+
+
 def test_token_of_another_user_with_swapped_prefix_is_refused(api, owner, user):
     """The id before the dot must be the token's own user: no impersonation by editing it."""
     swapped = owner["id"] + "." + user["token"].split(".", 1)[1]
