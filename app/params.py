@@ -139,6 +139,8 @@ class SegmentConverter(UnicodeConverter):
 
 
 class NoNulPathConverter(PathConverter):
+    """The path converter without NUL."""
+
     regex = "[^/\x00][^\x00]*?"
 
 
