@@ -119,6 +119,8 @@ def test_expire_time_is_iso_utc_and_matches_storage(api, app):
     with app.app_context():
         stored = db.session.scalar(sa.select(AuthToken.expires_at))
     assert stored.isoformat(timespec="seconds") + "Z" == body["auth_token_expire_time"]
+    from app.ids import utcnow
+    assert abs(stored - utcnow() - app.config["AUTH_TOKEN_TTL"]) < timedelta(minutes=1)
 
 
 # --- parameters from JSON, form and query ----------------------------------------------------
