@@ -15,8 +15,12 @@ def request_json() -> dict:
     if "json_body" not in g:
         body: Any = {}
         if request.is_json and request.content_length != 0:
+            limit = current_app.config["MAX_JSON_BYTES"]
+            # Refuse a declared size at once rather than buffer up to MAX_CONTENT_LENGTH first.
+            if (request.content_length or 0) > limit:
+                raise APIError(413, "JSON body is too large")
             raw = request.get_data(cache=True)
-            if len(raw) > current_app.config["MAX_JSON_BYTES"]:
+            if len(raw) > limit:
                 raise APIError(413, "JSON body is too large")
             if raw.strip():
                 try:
