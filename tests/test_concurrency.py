@@ -162,3 +162,16 @@ def test_concurrent_marks_keep_the_newest_read_position(api, owner, user, live_s
     assert _at_once(16, mark) == [201] * 16
     entry = channel_entry(api, user["token"], channel_id)
     assert entry["last_read_message_id"] == ids[-1] and entry["unread_count"] == 0
+
+
+def test_oversized_json_is_refused_before_its_body_is_read(live_server, app):
+    """A declared JSON body over MAX_JSON_BYTES answers 413 at once: the server does not buffer it."""
+    import socket
+    from urllib.parse import urlparse
+    url = urlparse(live_server)
+    declared = app.config["MAX_JSON_BYTES"] * 20
+    with socket.create_connection((url.hostname, url.port), timeout=5) as conn:
+        conn.sendall((f"POST /api/v1/users/signup HTTP/1.1\r\nHost: {url.netloc}\r\n"
+                      f"Content-Type: application/json\r\nContent-Length: {declared}\r\n\r\n{{").encode())
+        status_line = conn.makefile("rb").readline()
+    assert status_line.split()[1] == b"413", status_line
