@@ -5,7 +5,7 @@ import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, request
 from sqlalchemy.exc import IntegrityError
 
-from .. import messaging
+from .. import files, messaging
 from ..auth import current_user, login_required, staff_required
 from ..errors import APIError
 from ..extensions import db
@@ -150,19 +150,26 @@ def send_message(channel_id: str):
     params = Params()
     text = params.text("message", required=False, default="", max_len=1_000_000)
     params.done()
-    files = _uploaded_attachments()
+    uploaded = _uploaded_attachments()
     limit = current_settings().max_message_length
     if len(text) > limit:
         raise APIError(400, f"The message is longer than {limit} characters", "MESSAGE_TOO_LONG")
-    if not text.strip() and not files:
+    if not text.strip() and not uploaded:
         raise APIError(400, "The message is empty", "EMPTY_MESSAGE")
-    if len(files) > MAX_ATTACHMENTS:
+    if len(uploaded) > MAX_ATTACHMENTS:
         raise APIError(400, f"At most {MAX_ATTACHMENTS} attachments per message", "TOO_MANY_ATTACHMENTS")
     channel = messaging.visible_channel(me, channel_id)
-    if files:
-        raise APIError(415, "Attachments are not accepted by this server yet", "ATTACHMENTS_UNSUPPORTED")
-    message = messaging.store_message(me, channel, text, [])
-    db.session.commit()
+    received = files.receive_all(uploaded)  # every file is judged before anything is stored
+    try:
+        urls = [files.attachment_url(upload, channel.id) for upload in received]
+        message = messaging.store_message(me, channel, text, urls)
+        files.attach(message, received)
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        files.discard(received)
+        raise
+    files.process_later(received)
     return ok(201, message="message sent successfully", message_id=message.id, attachments=message.attachments)
 
 
