@@ -2,6 +2,7 @@
 import re
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from . import crypto
 from .errors import APIError
@@ -96,15 +97,20 @@ def store_message(user: User, channel: Channel, text: str, attachments: list[str
 
 def advance_read_state(user_id: str, channel_id: str, message_id: str) -> None:
     """Move the user's read position forward to message_id (never backward)."""
-    state = db.session.get(ReadState, (user_id, channel_id))
-    if state is None:
-        db.session.add(ReadState(user_id=user_id, channel_id=channel_id, last_read_message_id=message_id))
-    elif message_id > state.last_read_message_id:
-        state.last_read_message_id = message_id
+    # One upsert, not read-then-write: concurrent marks by one user must neither collide on
+    # the first insert nor move the position back.
+    insert = postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
+    now = utcnow()
+    statement = insert(ReadState).values(user_id=user_id, channel_id=channel_id, last_read_message_id=message_id,
+                                         updated_at=now)
+    db.session.execute(statement.on_conflict_do_update(
+        index_elements=[ReadState.user_id, ReadState.channel_id],
+        set_={"last_read_message_id": message_id, "updated_at": now},
+        where=ReadState.last_read_message_id < message_id))
 
 
 def channel_message(channel: Channel, message_id: str) -> Message:
-    message = db.session.get(Message, message_id) if MESSAGE_ID_RE.fullmatch(message_id) else None
+    message = db.session.get(Message, message_id.lower()) if MESSAGE_ID_RE.fullmatch(message_id) else None
     if message is None or message.channel_id != channel.id:
         raise APIError(404, "Message not found", "UNKNOWN_MESSAGE")
     return message
@@ -119,6 +125,8 @@ def page_of_messages(channel: Channel, page: int, per_page: int) -> list[Message
 
 def messages_around(channel: Channel, before: str | None, after: str | None, limit: int) -> list[Message]:
     """Keyset paging: the newest `limit` before a cursor, or the oldest `limit` after one."""
+    # Ids are stored lower-case and compared as strings; a UUID may arrive in either case.
+    before, after = before and before.lower(), after and after.lower()
     query = sa.select(Message).where(Message.channel_id == channel.id)
     if before:
         query = query.where(Message.id < before)
