@@ -98,6 +98,12 @@ def digest(text: str) -> str:
     return hmac.new(_keys()["hmac_key"], text.encode(), hashlib.sha256).hexdigest()
 
 
+def sign(value: str) -> str:
+    """HMAC-SHA256 hex of value under a key derived for signing URLs (apart from message digests)."""
+    key = hmac.new(_keys()["hmac_key"], b"url-signing", hashlib.sha256).digest()
+    return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
+
+
 def rotate_key(path: str) -> str:
     """Add a new current key to the key file and return its id."""
     # An exclusive lock across processes: two rotations at once would each drop the other's key,

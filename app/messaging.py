@@ -9,7 +9,8 @@ from .errors import APIError
 from .extensions import db
 from .ids import iso, utcnow, uuid7
 from .models import Channel, ChannelMember, Message, ReadState, User
-from .urls import absolute_url
+from .files import path_of_url
+from .urls import absolute_url, signed_url
 
 MESSAGE_ID_RE = re.compile(r"[0-9a-fA-F-]{1,36}")
 # Unread counts stop at this many, as chat clients show "999+": counting is bounded by it.
@@ -66,6 +67,7 @@ def serialize(messages: list[Message]) -> list[dict]:
     """Message objects as clients read them, with the sender's current name, avatar and roles."""
     sender_ids = {m.sender_id for m in messages if m.sender_id}
     senders = {u.id: u for u in db.session.scalars(sa.select(User).where(User.id.in_(sender_ids)))} if sender_ids else {}
+    private = _private_channel_ids({m.channel_id for m in messages if m.attachments})
     result = []
     for message in messages:
         sender = senders.get(message.sender_id)
@@ -80,9 +82,17 @@ def serialize(messages: list[Message]) -> list[dict]:
             "sender_status": sender.status if sender else "offline",
             "sender_roles": sender.roles if sender else [],
             "sent_at": iso(message.sent_at),
-            "attachments": list(message.attachments or []),
+            "attachments": [signed_url(url, path_of_url(url)) if message.channel_id in private else url
+                            for url in message.attachments or []],
         })
     return result
+
+
+def _private_channel_ids(channel_ids: set[str]) -> set[str]:
+    """Which of these channels are private (their attachment links get signed)."""
+    if not channel_ids:
+        return set()
+    return set(db.session.scalars(sa.select(Channel.id).where(Channel.id.in_(channel_ids), Channel.is_private)))
 
 
 def store_message(user: User, channel: Channel, text: str, attachments: list[str]) -> Message:
