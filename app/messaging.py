@@ -101,7 +101,7 @@ def store_message(user: User, channel: Channel, text: str, attachments: list[str
     values = {"id": uuid7(), "channel_id": channel.id, "sender_id": user.id, "key_id": key_id,
               "ciphertext": ciphertext, "hashed_message": crypto.digest(text), "attachments": attachments,
               "sent_at": utcnow()}
-    db.session.execute(sa.insert(Message), [values])
+    db.session.execute(Message.__table__.insert(), values)
     return Message(**values)
 
 
