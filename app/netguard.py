@@ -40,10 +40,11 @@ class _BlockList:
 
     def refresh(self) -> None:
         now = time.monotonic()
-        if self.loaded and now - self.checked_at < current_app.config["BLOCKED_IPS_REFRESH_SECONDS"]:
+        pace = current_app.config["BLOCKED_IPS_REFRESH_SECONDS"]
+        if now - self.checked_at < pace:
             return
         with self.lock:
-            if self.loaded and now - self.checked_at < current_app.config["BLOCKED_IPS_REFRESH_SECONDS"]:
+            if now - self.checked_at < pace:
                 return
             try:
                 version = redis.get(VERSION_KEY)
@@ -51,8 +52,12 @@ class _BlockList:
                 version = None
                 self.loaded = False
             if not self.loaded or version != self.version:
-                self._load()
-                self.version, self.loaded = version, True
+                try:
+                    self._load()
+                    self.version, self.loaded = version, True
+                except Exception:  # no database: keep the last list; /readyz reports the outage
+                    db.session.rollback()
+                    log.exception("could not load the blocked addresses; keeping the previous list")
             self.checked_at = now
 
     def _load(self) -> None:

@@ -21,6 +21,7 @@ from .limitstore import SharedRedisStorage
 from .ratecount import SharedCounter
 from .auth import request_token, user_for_token
 from .errors import APIError, error_response
+from .extensions import db
 from .netguard import client_ip
 
 UNREACHABLE = "rate limit storage unreachable: counting in this process's memory until it answers"
@@ -42,6 +43,9 @@ def _request_user():
         try:
             g.ratelimit_user = user_for_token(request_token())
         except (APIError, HTTPException):
+            g.ratelimit_user = None
+        except Exception:  # the database is down: count by address; the route reports the outage
+            db.session.rollback()
             g.ratelimit_user = None
         if g.ratelimit_user is not None:
             g.user = g.ratelimit_user  # the same lookup current_user() would make

@@ -66,6 +66,28 @@ def test_private_attachments_only_for_members(api, owner, user, other_user):
     assert api.call("GET", url.replace("/api/v1/cdn/file/", "/cdn/"), token=user["token"]).status_code == 200
 
 
+def test_private_history_carries_signed_links_a_browser_can_load(api, owner, user, other_user):
+    """An <img src> sends no token: the links in a member's history are signed instead."""
+    channel = make_channel(api, owner, "signed", private=True)
+    api.call("PUT", f"/api/v1/channels/{channel}/add_user", token=owner["token"], json={"to_add_user_id": user["id"]})
+    png = unique_png(40)
+    plain = send(api, user["token"], channel, (png, "p.png"), (unique_png(41), "q.png")).get_json()["attachments"]
+    history = api.call("GET", f"/api/v1/channels/{channel}/load_messages", token=user["token"]).get_json()
+    signed = history["messages"][0]["attachments"]
+    assert [link.split("?")[0] for link in signed] == plain
+    path, query = signed[0].split("?")
+    params = dict(parse_qsl(query))
+    assert set(params) == {"exp", "sig"}
+    assert api.call("GET", path, query=params).data == png  # no token at all
+    assert api.call("GET", path.replace("/api/v1/cdn/file/", "/cdn/"), query=params).status_code == 200
+    tampered = {**params, "sig": params["sig"][:-1] + ("0" if params["sig"][-1] != "0" else "1")}
+    assert api.call("GET", path, query=tampered).status_code == 404
+    assert api.call("GET", path, query={**params, "exp": str(int(params["exp"]) + 1)}).status_code == 404
+    assert api.call("GET", path, query={**params, "exp": "1"}).status_code == 404
+    other_path = signed[1].split("?")[0]
+    assert api.call("GET", other_path, query=params).status_code == 404  # a signature names one file
+
+
 def test_public_attachment_is_public_and_cacheable(api, owner, user):
     channel = make_channel(api, owner)
     url = send(api, user["token"], channel, (unique_png(5), "p.png")).get_json()["attachments"][0]

@@ -11,6 +11,7 @@ from ..messaging import can_see
 from ..models import Channel, FileRef, StoredFile
 from ..openapi import doc
 from ..storage import get_storage
+from ..urls import signature_valid
 from .responses import ok
 
 bp = Blueprint("cdn_serve", __name__)
@@ -24,7 +25,8 @@ def _not_found():
 
 
 def _check_access(ref: FileRef) -> bool:
-    """Attachments of a private channel only for those who see the channel; True when private."""
+    """Attachments of a private channel only for those who see the channel or hold a signed
+    link from a message they loaded; True when private."""
     if not ref.channel_id:
         return False
     channel = db.session.get(Channel, ref.channel_id)
@@ -32,6 +34,8 @@ def _check_access(ref: FileRef) -> bool:
         raise _not_found()
     if not channel.is_private:
         return False
+    if signature_valid(ref.path, request.args.get("exp"), request.args.get("sig")):
+        return True
     user = user_for_token(request_token())
     if user is None or not can_see(user, channel):
         raise _not_found()  # like the channel itself: outsiders cannot tell it exists

@@ -3,6 +3,7 @@ import re
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, request
+from sqlalchemy.exc import IntegrityError
 
 from .. import audit, files, messaging
 from ..auth import current_user, login_required, staff_required
@@ -43,13 +44,20 @@ def create_channel():
     name = params.text("channel_name", strip=True, min_len=1, max_len=64, pattern=CHANNEL_NAME_RE,
                        pattern_message="must not contain control characters")
     is_private = params.flag("is_private")
+    if name and len(name.lower()) > 64:  # lower-casing may lengthen text ("İ"): name_key holds 64
+        params.errors.append({"path": "channel_name", "message": "must be at most 64 characters"})
     params.done()
+    taken = APIError(409, "A channel with this name already exists", "CHANNEL_NAME_TAKEN")
     if db.session.scalar(sa.select(Channel.id).where(Channel.name_key == name.lower())):
-        raise APIError(409, "A channel with this name already exists", "CHANNEL_NAME_TAKEN")
+        raise taken
     channel = Channel(name=name, name_key=name.lower(), is_private=is_private, created_by=current_user().id)
     db.session.add(channel)
     audit.record("channel_created", "Channel created", f"#{name} was created", private=is_private)
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:  # a concurrent request took the name between the check and the insert
+        db.session.rollback()
+        raise taken
     return ok(201, message="Channel created successfully", channel_data=channel.to_dict())
 
 
@@ -89,7 +97,10 @@ def add_user(channel_id: str):
     if db.session.get(ChannelMember, (channel.id, user.id)) is None:
         db.session.add(ChannelMember(channel_id=channel.id, user_id=user.id))
         audit.record("member_added", "Member added", f"{user.username} joined #{channel.name}", channel_id=channel.id)
-        db.session.commit()
+        try:
+            db.session.commit()
+        except IntegrityError:  # a concurrent request added the same member a moment ago
+            db.session.rollback()
     return ok(message=f"User ID: '{user.id}' added to Channel ID: '{channel.id}'")
 
 
