@@ -4,7 +4,8 @@ from flask import Flask
 
 def register_blueprints(app: Flask) -> None:
     from .. import openapi
-    from . import cdn, cdn_serve, channels, general, uploads, users
+    from . import analytics, background_tasks, blocked_ips, cdn, cdn_serve, channels, general, system, uploads, users
 
-    for module in (openapi, general, users, channels, cdn, cdn_serve, uploads):
+    for module in (openapi, general, users, channels, cdn, cdn_serve, uploads, system, analytics, blocked_ips,
+                   background_tasks):
         app.register_blueprint(module.bp)

@@ -5,7 +5,7 @@ import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, request
 from sqlalchemy.exc import IntegrityError
 
-from .. import files, messaging
+from .. import audit, files, messaging
 from ..auth import current_user, login_required, staff_required
 from ..errors import APIError
 from ..extensions import db
@@ -52,6 +52,7 @@ def create_channel():
         raise taken
     channel = Channel(name=name, name_key=name.lower(), is_private=is_private, created_by=current_user().id)
     db.session.add(channel)
+    audit.record("channel_created", "Channel created", f"#{name} was created", private=is_private)
     try:
         db.session.commit()
     except IntegrityError:  # a concurrent request took the name between the check and the insert
@@ -66,6 +67,7 @@ def create_channel():
 def delete_channel(channel_id: str):
     channel = messaging.visible_channel(current_user(), channel_id)
     db.session.delete(channel)
+    audit.record("channel_deleted", "Channel deleted", f"#{channel.name} was deleted", channel_id=channel.id)
     db.session.commit()
     return ok(message=f"Channel ID: '{channel_id}' deleted successfully")
 
@@ -94,6 +96,7 @@ def add_user(channel_id: str):
     channel, user = _member_target(channel_id, "to_add_user_id")
     if db.session.get(ChannelMember, (channel.id, user.id)) is None:
         db.session.add(ChannelMember(channel_id=channel.id, user_id=user.id))
+        audit.record("member_added", "Member added", f"{user.username} joined #{channel.name}", channel_id=channel.id)
         try:
             db.session.commit()
         except IntegrityError:  # a concurrent request added the same member a moment ago
@@ -111,6 +114,7 @@ def remove_user(channel_id: str):
     if membership is None:
         raise APIError(404, "The user is not a member of this channel", "UNKNOWN_MEMBER")
     db.session.delete(membership)
+    audit.record("member_removed", "Member removed", f"{user.username} left #{channel.name}", channel_id=channel.id)
     db.session.commit()
     return ok(message=f"User ID: '{user.id}' removed from Channel ID: '{channel.id}'")
 
@@ -203,5 +207,8 @@ def delete_message(channel_id: str):
     if message.sender_id != me.id and not me.is_staff:
         raise APIError(403, "Only the sender, an admin or the owner may delete this message", "MISSING_ACCESS")
     db.session.delete(message)
+    if message.sender_id != me.id:  # a moderator removing someone else's message
+        audit.record("message_deleted", "Message deleted by a moderator", f"A message in #{channel.name}",
+                     channel_id=channel.id, message_id=message.id, sender_id=message.sender_id)
     db.session.commit()
     return Response(status=204)
