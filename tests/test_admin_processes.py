@@ -1,7 +1,6 @@
 """Across real processes: one shared rate-limit count over two gunicorn workers, blocked addresses on
 every worker (HTTP and WebSocket handshakes), a task run on a real Celery worker, and Redis going away."""
 import http.client
-import os
 import subprocess
 import time
 from urllib.parse import urlsplit

@@ -6,6 +6,7 @@ from celery import shared_task
 from flask import current_app
 
 from app import audit
+from app.errors import APIError
 from app.extensions import db, redis
 from app.ids import utcnow
 from app.models import TaskRun, User
@@ -26,6 +27,24 @@ def is_running(task_id: str) -> bool:
         return bool(redis.exists(LOCK_PREFIX + task_id))
     except Exception:
         return False
+
+
+def queue_run(task_id: str, requested_by: str | None) -> TaskRun:
+    """Record a manual run of a registered task and enqueue it on the Celery worker."""
+    if task_id not in REGISTRY:
+        raise APIError(404, f"Unknown task id {task_id!r}; known: {', '.join(REGISTRY)}", "UNKNOWN_TASK")
+    if is_running(task_id):
+        raise APIError(409, f"{task_id} is already running", "TASK_RUNNING")
+    record = TaskRun(task_id=task_id, trigger="manual", requested_by=requested_by)
+    db.session.add(record)
+    db.session.commit()
+    try:
+        current_app.extensions["celery"].send_task("background.run", args=[task_id, record.id], task_id=record.id)
+    except Exception as exc:
+        record.state, record.finished_at, record.error = "failed", utcnow(), f"could not enqueue: {type(exc).__name__}"
+        db.session.commit()
+        raise APIError(503, "The task queue is unreachable; try again later", "QUEUE_UNAVAILABLE")
+    return record
 
 
 @shared_task(name="background.run", bind=True)

@@ -6,12 +6,12 @@ from celery.schedules import schedule as every
 from flask import Blueprint, current_app
 
 from workers import REGISTRY
-from workers.runs import is_running
+from workers.runs import is_running, queue_run
 
 from ..auth import current_user, owner_required
 from ..errors import APIError
 from ..extensions import db
-from ..ids import iso, utcnow
+from ..ids import iso
 from ..models import TaskRun
 from ..openapi import doc
 from ..params import Params
@@ -71,19 +71,7 @@ def run():
     params = Params()
     task_id = params.text("task_id", max_len=64)
     params.done()
-    if task_id not in REGISTRY:
-        raise APIError(404, f"Unknown task id {task_id!r}; known: {', '.join(REGISTRY)}", "UNKNOWN_TASK")
-    if is_running(task_id):
-        raise APIError(409, f"{task_id} is already running", "TASK_RUNNING")
-    record = TaskRun(task_id=task_id, trigger="manual", requested_by=current_user().id)
-    db.session.add(record)
-    db.session.commit()
-    try:
-        current_app.extensions["celery"].send_task("background.run", args=[task_id, record.id], task_id=record.id)
-    except Exception as exc:
-        record.state, record.finished_at, record.error = "failed", utcnow(), f"could not enqueue: {type(exc).__name__}"
-        db.session.commit()
-        raise APIError(503, "The task queue is unreachable; try again later", "QUEUE_UNAVAILABLE")
+    record = queue_run(task_id, current_user().id)
     return ok(202, message=f"Task {task_id} queued", task_id=task_id, run_id=record.id, state=record.state)
 
 
