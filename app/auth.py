@@ -65,16 +65,19 @@ def request_token() -> str | None:
     return token if isinstance(token, str) and token else None
 
 
+# Every authenticated request runs this: one query, built once (the token row by digest,
+# unexpired, joined to its user).
+_TOKEN_USER = (sa.select(User, AuthToken.token_hash).join(AuthToken, AuthToken.user_id == User.id)
+               .where(AuthToken.token_hash == sa.bindparam("digest"), AuthToken.expires_at > sa.bindparam("now")))
+
+
 def user_for_token(token: str | None) -> User | None:
     """The user a token belongs to, or None when it is malformed, unknown, forged or expired."""
     # Issued tokens are ASCII; anything else (even text with no UTF-8 form) is simply not one.
     if not token or len(token) > 200 or "." not in token or not token.isascii():
         return None
     digest = token_digest(token)
-    # One query: the token row (by digest, unexpired) joined to its user.
-    row = db.session.execute(
-        sa.select(User, AuthToken.token_hash).join(AuthToken, AuthToken.user_id == User.id)
-        .where(AuthToken.token_hash == digest, AuthToken.expires_at > utcnow())).first()
+    row = db.session.execute(_TOKEN_USER, {"digest": digest, "now": utcnow()}).first()
     if row is None:
         return None
     user, stored = row
