@@ -4,7 +4,7 @@ import re
 import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, request
 
-from .. import messaging
+from .. import events, messaging
 from ..auth import current_user, login_required, staff_required
 from ..errors import APIError
 from ..extensions import db
@@ -56,8 +56,10 @@ def create_channel():
 @staff_required
 def delete_channel(channel_id: str):
     channel = messaging.visible_channel(current_user(), channel_id)
+    audience = events.channel_audience(channel)  # members are gone after the delete
     db.session.delete(channel)
     db.session.commit()
+    events.channel_deleted(channel_id, audience)
     return ok(message=f"Channel ID: '{channel_id}' deleted successfully")
 
 
@@ -100,6 +102,7 @@ def remove_user(channel_id: str):
         raise APIError(404, "The user is not a member of this channel", "UNKNOWN_MEMBER")
     db.session.delete(membership)
     db.session.commit()
+    events.membership_revoked(channel, user.id)
     return ok(message=f"User ID: '{user.id}' removed from Channel ID: '{channel.id}'")
 
 
@@ -151,6 +154,7 @@ def send_message(channel_id: str):
         raise APIError(415, "Attachments are not accepted by this server yet", "ATTACHMENTS_UNSUPPORTED")
     message = messaging.store_message(me, channel, text, [])
     db.session.commit()
+    events.message_sent(message, channel)
     return ok(201, message="message sent successfully", message_id=message.id, attachments=message.attachments)
 
 
@@ -167,6 +171,7 @@ def mark_message_as_read(channel_id: str):
     message = messaging.channel_message(channel, message_id)
     messaging.advance_read_state(me.id, channel.id, message.id)
     db.session.commit()
+    events.read_receipt(me, channel, message.id)
     return ok(201, message="The message_id was successfully marked as read")
 
 
@@ -185,4 +190,5 @@ def delete_message(channel_id: str):
         raise APIError(403, "Only the sender, an admin or the owner may delete this message", "MISSING_ACCESS")
     db.session.delete(message)
     db.session.commit()
+    events.message_deleted(channel, message_id)
     return Response(status=204)

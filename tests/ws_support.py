@@ -1,0 +1,77 @@
+"""WebSocket test helpers: real sockets (websocket-client) against a real gunicorn stack."""
+import json
+import time
+
+import requests
+import websocket
+
+STACK_ENV = {"REALTIME_FRAME_LIMIT": "40", "REALTIME_FRAME_WINDOW": "60"}
+
+
+def connect(stack, path: str, token: str | None = None, headers: list[str] | None = None,
+            timeout: float = 5) -> websocket.WebSocket:
+    url = stack.ws_url + path + (f"?auth_token={token}" if token else "")
+    return websocket.create_connection(url, timeout=timeout, header=headers or [])
+
+
+def refusal(stack, path: str, token: str | None = None, headers: list[str] | None = None):
+    """The HTTP status and JSON body of a refused handshake."""
+    try:
+        connect(stack, path, token, headers).close()
+    except websocket.WebSocketBadStatusException as exc:
+        return exc.status_code, json.loads(exc.resp_body)
+    raise AssertionError("the handshake was accepted")
+
+
+def next_frame(ws, kind: str | None = None, timeout: float = 5) -> dict:
+    """The next frame of the given type (others are skipped); fails after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, f"no {kind or 'frame'} within {timeout} s"
+        ws.settimeout(remaining)
+        try:
+            frame = json.loads(ws.recv())
+        except websocket.WebSocketTimeoutException:
+            raise AssertionError(f"no {kind or 'frame'} within {timeout} s") from None
+        if kind is None or frame["type"] == kind:
+            return frame
+
+
+def frames_within(ws, seconds: float) -> list[dict]:
+    """Every frame that arrives within the given time."""
+    frames, deadline = [], time.monotonic() + seconds
+    while (remaining := deadline - time.monotonic()) > 0:
+        ws.settimeout(remaining)
+        try:
+            frames.append(json.loads(ws.recv()))
+        except websocket.WebSocketTimeoutException:
+            break
+    return frames
+
+
+def close_code(ws, timeout: float = 5) -> int:
+    """Wait for the server's close frame and return its code."""
+    ws.settimeout(timeout)
+    while True:
+        opcode, data = ws.recv_data(control_frame=True)
+        if opcode == websocket.ABNF.OPCODE_CLOSE:
+            return int.from_bytes(data[:2], "big")
+
+
+def http(stack, method: str, path: str, token: str, **kwargs) -> requests.Response:
+    """A request through the stack's gunicorn on a fresh connection (any worker may take it)."""
+    return requests.request(method, stack.url + path, params={"auth_token": token}, timeout=10, **kwargs)
+
+
+def create_channel(api, token: str, name: str, private: bool = False) -> str:
+    response = api.call("POST", "/api/v1/channels/create/", token=token,
+                        json={"channel_name": name, "is_private": private})
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["channel_data"]["channel_id"]
+
+
+def send(api, token: str, channel_id: str, text: str) -> str:
+    response = api.call("POST", f"/api/v1/channels/{channel_id}/send_message", token=token, json={"message": text})
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["message_id"]
