@@ -28,9 +28,11 @@ def handshake():
     if channel_id is not None:
         messaging.visible_channel(user, channel_id)
     conn = realtime.Connection(user.id, user.username, channel_id)
-    # Registered before the 101 goes out, so an event published right after it is not missed.
+    # Registered and counted before the 101 goes out: an event published right after it is not
+    # missed, and presence never sees a gap between a client's sockets.
     realtime.hub.register(conn)
     g.ws_conn = conn
+    realtime.socket_opened(conn)
 
 
 @bp.teardown_request
@@ -65,7 +67,6 @@ def serve(ws) -> None:
     conn = g.ws_conn
     db.session.remove()  # a socket may wait for hours: hold no database connection meanwhile
     conn.attach(ws, current_app.config["REALTIME_SEND_TIMEOUT"])
-    realtime.socket_opened(conn)
     while not conn.closed:
         data = ws.receive()
         if data is not None:
