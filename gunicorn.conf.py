@@ -9,8 +9,9 @@ workers = int(os.environ.get("GUNICORN_WORKERS", 2))
 # hold 1,000 sockets with room for requests; raise GUNICORN_WORKERS / GUNICORN_THREADS, or use
 # GUNICORN_WORKER_CLASS=gevent for tens of thousands (see docs/realtime.md).
 threads = int(os.environ.get("GUNICORN_THREADS", 600))
-# gthread stops accepting beyond worker_connections: keep it above the threads.
-worker_connections = max(1000, threads * 2)
+# The most clients a worker holds at once (gthread: sockets plus idle keep-alive connections;
+# gevent: every socket, so raise it for large communities).
+worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", max(1000, threads * 2)))
 # Spread new connections over the workers instead of letting one accept them all.
 reuse_port = True
 keepalive = 5
