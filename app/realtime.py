@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 # Close codes of SPEC section 10.
 CLOSE_UNKNOWN_CHANNEL = 4004
+PENDING_LIMIT = 500
 
 
 def namespace() -> str:
@@ -59,8 +60,9 @@ class Connection:
         """Send one text frame; False once the socket is gone (or too slow to take it)."""
         with self.lock:
             if self.ws is None and not self.closed:
+                # Bounded: only frames published during the few milliseconds of a handshake wait here.
                 self.pending.append(text)
-                return True
+                return len(self.pending) <= PENDING_LIMIT
             return self._write(text)
 
     def _write(self, text: str) -> bool:

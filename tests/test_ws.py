@@ -266,3 +266,35 @@ def test_reconnecting_client_catches_up_with_after(stack, api, owner, user, gene
 def test_websocket_routes_are_documented(api):
     paths = api.call("GET", "/openapi.json").get_json()["paths"]
     assert "/ws" in paths and "/ws/channels/{channel_id}" in paths
+
+
+def test_waiting_sockets_hold_no_database_connection(stack, api, owner, general):
+    # More sockets per worker than its database pool has connections (5 + 10 overflow):
+    # a socket that kept its session would stall the next handshakes for the pool timeout.
+    sockets = [connect(stack, f"/ws/channels/{general}", owner["token"]) for _ in range(40)]
+    response = http(stack, "POST", f"/api/v1/channels/{general}/send_message", owner["token"],
+                    json={"message": "still answering"})
+    assert response.status_code == 201
+    for ws in sockets:
+        assert next_frame(ws, "message")["message"] == "still answering"
+        ws.close()
+
+
+def test_presence_sweep_marks_users_of_dead_processes_offline(stack, app, api, owner, user):
+    from app import realtime
+    from app.extensions import db, redis
+    from app.models import User
+    from workers.fanout import sweep_presence
+    watcher = connect(stack, "/ws", owner["token"])
+    _presence_of(watcher, owner["id"])
+    with app.app_context():
+        # A socket whose process died: its entry lapsed and nobody announced the user offline.
+        redis.zadd(realtime.presence_key(user["id"]), {"gone-host:1:dead:socket": time.time() - 1})
+        redis.sadd(realtime.presence_users_key(), user["id"])
+        db.session.execute(sa.update(User).where(User.id == user["id"]).values(status="online"))
+        db.session.commit()
+        assert sweep_presence() == 1  # the owner, still connected, is left alone
+        db.session.remove()
+        assert db.session.get(User, user["id"]).status == "offline"
+    assert _presence_of(watcher, user["id"])["status"] == "offline"
+    watcher.close()

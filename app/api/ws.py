@@ -84,27 +84,27 @@ def reply_error(conn: realtime.Connection, status: int, code: str, detail: str, 
 
 def handle_frame(conn: realtime.Connection, data) -> None:
     """Throttle, parse and dispatch one client frame; every failure becomes an error frame."""
-    allowed, retry_after = events.frame_allowed(conn.user_id)
-    if not allowed:
-        return reply_error(conn, 429, "RATE_LIMITED", "Too many frames: slow down", retry_after=retry_after)
     try:
-        frame = json.loads(data) if isinstance(data, str) else None
-    except ValueError:
-        frame = None
-    if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
-        return reply_error(conn, 400, "INVALID_FRAME", 'Frames are JSON objects with a string "type"')
-    handler = HANDLERS.get(frame["type"])
-    if handler is None:
-        return reply_error(conn, 400, "UNKNOWN_FRAME_TYPE",
-                           f"Unknown frame type; expected one of: {', '.join(sorted(HANDLERS))}")
-    try:
+        allowed, retry_after = events.frame_allowed(conn.user_id)
+        if not allowed:
+            return reply_error(conn, 429, "RATE_LIMITED", "Too many frames: slow down", retry_after=retry_after)
+        try:
+            frame = json.loads(data) if isinstance(data, str) else None
+        except ValueError:
+            frame = None
+        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+            return reply_error(conn, 400, "INVALID_FRAME", 'Frames are JSON objects with a string "type"')
+        handler = HANDLERS.get(frame["type"])
+        if handler is None:
+            return reply_error(conn, 400, "UNKNOWN_FRAME_TYPE",
+                               f"Unknown frame type; expected one of: {', '.join(sorted(HANDLERS))}")
         handler(conn, frame)
     except APIError as exc:
         db.session.rollback()
         reply_error(conn, exc.status, exc.code, exc.detail)
     except Exception:
         db.session.rollback()
-        log.exception("websocket frame %s failed", frame["type"])
+        log.exception("a websocket frame failed")
         reply_error(conn, 500, "INTERNAL_ERROR", "Internal server error")
 
 
