@@ -7,7 +7,7 @@ from flask import current_app
 from . import messaging
 from .extensions import db, redis
 from .models import Channel, ChannelMember, Message, User
-from .realtime import namespace, publish
+from .realtime import enqueue, namespace, publish
 
 
 def channel_audience(channel: Channel) -> list[str] | None:
@@ -26,7 +26,7 @@ def channel_event(channel: Channel, frame: dict, exclude_user: str | None = None
 def message_sent(message: Message, channel: Channel) -> None:
     """After the commit: publish the live message now, or hand it to the fanout.deliver task."""
     if current_app.config["REALTIME_FANOUT"] == "celery":
-        current_app.extensions["celery"].send_task("fanout.deliver", args=[message.id])
+        enqueue("fanout.deliver", message.id)
     else:
         deliver_message(message, channel)
 

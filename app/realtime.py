@@ -37,7 +37,7 @@ class Connection:
     """One open socket: who holds it, what it listens to, and the lock its sends take."""
 
     def __init__(self, user_id: str, username: str, channel_id: str | None):
-        self.key = f"{hub.process_id}:{uuid.uuid4().hex}"
+        self.key = ""  # "<process id>:<socket id>", given when the hub registers it
         self.user_id, self.username, self.channel_id = user_id, username, channel_id
         self.lock = threading.Lock()
         self.ws = None
@@ -110,6 +110,7 @@ class Hub:
     def register(self, conn: Connection) -> None:
         self.start(current_app._get_current_object())
         with self.lock:
+            conn.key = f"{self.process_id}:{uuid.uuid4().hex}"
             group = self.channel_sockets.setdefault(conn.channel_id, set()) if conn.channel_id else self.all_sockets
             group.add(conn)
             self.user_sockets.setdefault(conn.user_id, set()).add(conn)
@@ -276,4 +277,13 @@ def announce_presence(user_id: str, username: str, status: str, record: bool = T
     publish("broadcast", {"type": "presence", "user_id": user_id, "username": username, "status": status,
                           "last_seen": last_seen})
     if record:
-        current_app.extensions["celery"].send_task("fanout.presence", args=[user_id])
+        enqueue("fanout.presence", user_id)
+
+
+def enqueue(task_name: str, *args) -> None:
+    """Queue a fan-out task by name (services never import workers); failures are logged, not raised,
+    because the change that caused them is already committed."""
+    try:
+        current_app.extensions["celery"].send_task(task_name, args=list(args))
+    except Exception:
+        log.warning("could not queue %s", task_name, exc_info=True)
