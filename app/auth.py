@@ -60,15 +60,18 @@ def user_for_token(token: str | None) -> User | None:
     """The user a token belongs to, or None when it is malformed, unknown, forged or expired."""
     if not token or len(token) > 200 or "." not in token:
         return None
-    user_id = token.split(".", 1)[0]
     digest = token_digest(token)
-    row = db.session.get(AuthToken, digest)
-    # The lookup is by digest; the compares guard against a row whose owner differs from the prefix.
-    if row is None or not hmac.compare_digest(row.token_hash, digest) or row.user_id != user_id:
+    # One query: the token row (by digest, unexpired) joined to its user.
+    row = db.session.execute(
+        sa.select(User, AuthToken.token_hash).join(AuthToken, AuthToken.user_id == User.id)
+        .where(AuthToken.token_hash == digest, AuthToken.expires_at > utcnow())).first()
+    if row is None:
         return None
-    if row.expires_at <= utcnow():
+    user, stored = row
+    # The compares guard against a row whose owner differs from the id in front of the dot.
+    if not hmac.compare_digest(stored, digest) or user.id != token.split(".", 1)[0]:
         return None
-    return db.session.get(User, row.user_id)
+    return user
 
 
 def current_user() -> User:

@@ -59,6 +59,8 @@ def clean_state(request, services):
         return
     flask_app = request.getfixturevalue("app")
     from app.extensions import db, redis
+    from app.models.server import settings_changed
+    settings_changed()
     with flask_app.app_context():
         db.session.remove()
         with db.engine.begin() as conn:

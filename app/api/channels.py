@@ -8,7 +8,8 @@ from .. import events, messaging
 from ..auth import current_user, login_required, staff_required
 from ..errors import APIError
 from ..extensions import db
-from ..models import Channel, ChannelMember, Message, ServerSettings, User
+from ..models import Channel, ChannelMember, Message, User
+from ..models.server import current_settings
 from ..openapi import doc
 from ..params import Params
 from .responses import ok
@@ -142,7 +143,7 @@ def send_message(channel_id: str):
     text = params.text("message", required=False, default="", max_len=1_000_000)
     params.done()
     files = _uploaded_attachments()
-    limit = ServerSettings.get().max_message_length
+    limit = current_settings().max_message_length
     if len(text) > limit:
         raise APIError(400, f"The message is longer than {limit} characters", "MESSAGE_TOO_LONG")
     if not text.strip() and not files:

@@ -1,0 +1,96 @@
+"""Foundation benchmark: framework ceiling, send_message throughput, history latency at 10k and 1M.
+
+Run: .venv/bin/python bench/bench_foundation.py  (or `make bench` for every benchmark).
+Set BENCH_BIG_CHANNEL (default 1000000) to seed a smaller deep channel on a slow disk.
+"""
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench.common import bench_env, http_load, json_body, report, sequential_latency  # noqa: E402
+from scripts.stack import Stack  # noqa: E402
+
+BIG = int(os.environ.get("BENCH_BIG_CHANNEL", 1_000_000))
+SMALL = 10_000
+
+
+def seed(env: dict) -> dict:
+    """Create an owner, a token and channels holding SMALL and BIG messages; returns ids."""
+    import sqlalchemy as sa
+
+    from app import create_app, crypto
+    from app.accounts import create_user
+    from app.auth import issue_token
+    from app.extensions import db
+    from app.ids import uuid7
+    from app.models import Channel, Message
+
+    app = create_app()
+    with app.app_context():
+        owner = create_user("benchowner", "benchmark-password")
+        token, _ = issue_token(owner)
+        channels = {}
+        for name in ("send", "small", "big"):
+            channel = Channel(name=name, name_key=name, created_by=owner.id)
+            db.session.add(channel)
+            channels[name] = channel
+        db.session.commit()
+        cursors = {}
+        for name, count in (("small", SMALL), ("big", BIG)):
+            channel_id = channels[name].id
+            key_id, _ = crypto.encrypt("", channel_id)
+            ids = []
+            for start in range(0, count, 20_000):
+                rows = []
+                for index in range(start, min(count, start + 20_000)):
+                    text = f"seeded message number {index} in the history of this channel"
+                    message_id = uuid7()
+                    ids.append(message_id) if index == count // 100 else None
+                    rows.append({"id": message_id, "channel_id": channel_id, "sender_id": owner.id, "key_id": key_id,
+                                 "ciphertext": crypto.encrypt(text, channel_id)[1],
+                                 "hashed_message": crypto.digest(text), "attachments": []})
+                db.session.execute(sa.insert(Message), rows)
+                db.session.commit()
+            cursors[name] = ids[0]
+        return {"token": token, "channels": {k: c.id for k, c in channels.items()}, "cursors": cursors}
+
+
+def main() -> None:
+    print("foundation", flush=True)
+    with bench_env() as env:
+        subprocess.run([os.path.join(os.path.dirname(sys.executable), "flask"), "--app", "wsgi", "db", "upgrade"],
+                       check=True, capture_output=True)
+        started = time.perf_counter()
+        ids = seed(env)
+        report(f"seeded {SMALL:,} + {BIG:,} messages in", time.perf_counter() - started, "s")
+        with Stack(env, web_workers=2, threads=8) as stack:
+            http_load(stack.url, lambda i, s: ("GET", "/healthz", None, {}), duration=2)  # warm-up
+            ceiling = http_load(stack.url, lambda i, s: ("GET", "/healthz", None, {}), duration=8)
+            report("trivial JSON route (GET /healthz), 32 connections", ceiling["rps"], "req/s")
+
+            auth = {"Authorization": f"Bearer {ids['token']}"}
+            send_path = f"/api/v1/channels/{ids['channels']['send']}/send_message"
+            sent = http_load(stack.url, lambda i, s: ("POST", send_path, json_body({"message": f"m {i}-{s}"}), auth),
+                             duration=8)
+            report("send_message (JSON, authenticated), 32 connections", sent["rps"], "req/s")
+            report("send_message statuses", str(sent["statuses"]))
+            report("send_message / ceiling (target >= 35%)", 100 * sent["rps"] / ceiling["rps"], "%")
+
+            deep = {}
+            for name, count in (("small", SMALL), ("big", BIG)):
+                base = f"/api/v1/channels/{ids['channels'][name]}/load_messages?auth_token={ids['token']}"
+                newest = sequential_latency(stack.url, base + "&messages_per_page=50")
+                cursor = sequential_latency(stack.url, base + f"&before={ids['cursors'][name]}&limit=50")
+                deep[name] = cursor["p50_ms"]
+                report(f"load_messages newest 50 at {count:,}: p50 / p99",
+                       f"{newest['p50_ms']:.2f} / {newest['p99_ms']:.2f}", "ms")
+                report(f"load_messages deep before-cursor at {count:,}: p50 / p99",
+                       f"{cursor['p50_ms']:.2f} / {cursor['p99_ms']:.2f}", "ms")
+            report(f"deep cursor p50 at {BIG:,} / at {SMALL:,} (target <= 1.5x)", deep["big"] / deep["small"], "x")
+
+
+if __name__ == "__main__":
+    main()

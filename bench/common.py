@@ -1,0 +1,115 @@
+"""Shared benchmark helpers: an isolated data dir + Redis, and a keep-alive HTTP load generator.
+
+The load generator is a small asyncio HTTP/1.1 client (no dependency to install); it runs on the
+same 2 cores as the server, so compare figures measured in one run rather than across machines.
+"""
+import asyncio
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from scripts.embedded_redis import start_redis, stop_redis  # noqa: E402
+
+
+@contextmanager
+def bench_env(extra: dict | None = None):
+    """A fresh data dir, SQLite database and private Redis; yields the env for Stack/create_app."""
+    data_dir = tempfile.mkdtemp(prefix="pb-bench-")
+    redis_url, redis_process = start_redis(data_dir, persist=False)
+    env = {"REDIS_URL": redis_url, "DATABASE_URL": "sqlite:///" + os.path.join(data_dir, "bench.db"),
+           "PUFFERBLOW_DATA_DIR": data_dir, "BCRYPT_ROUNDS": "4", "RATELIMIT_ENABLED": "0", **(extra or {})}
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    try:
+        yield env
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        stop_redis(redis_process)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def report(label: str, value, unit: str = "") -> None:
+    text = f"{value:,.1f}" if isinstance(value, float) else f"{value:,}" if isinstance(value, int) else str(value)
+    print(f"  {label:<58} {text} {unit}".rstrip(), flush=True)
+
+
+def _request_bytes(method: str, path: str, host: str, body: bytes | None, headers: dict) -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", "Connection: keep-alive"]
+    lines += [f"{key}: {value}" for key, value in headers.items()]
+    if body is not None:
+        lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b"")
+
+
+async def _read_response(reader: asyncio.StreamReader) -> int:
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    if length:
+        await reader.readexactly(length)
+    return status
+
+
+async def _load(host, port, make_request, connections, duration, max_requests):
+    latencies, statuses = [], {}
+    deadline = time.perf_counter() + duration
+
+    async def connection(index: int):
+        reader, writer = await asyncio.open_connection(host, port)
+        sequence = 0
+        try:
+            while time.perf_counter() < deadline and len(latencies) < max_requests:
+                method, path, body, headers = make_request(index, sequence)
+                sequence += 1
+                start = time.perf_counter()
+                writer.write(_request_bytes(method, path, f"{host}:{port}", body, headers))
+                status = await _read_response(reader)
+                latencies.append(time.perf_counter() - start)
+                statuses[status] = statuses.get(status, 0) + 1
+        finally:
+            writer.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(connection(i) for i in range(connections)))
+    return latencies, statuses, time.perf_counter() - started
+
+
+def http_load(base_url: str, make_request, connections: int = 32, duration: float = 8.0,
+              max_requests: int = 10**9) -> dict:
+    """Drive make_request(conn_index, seq) -> (method, path, body bytes|None, headers) for duration
+    seconds or max_requests requests, whichever comes first."""
+    host, port = base_url.split("//", 1)[1].split(":")
+    latencies, statuses, elapsed = asyncio.run(
+        _load(host, int(port), make_request, connections, duration, max_requests))
+    return {"requests": len(latencies), "rps": len(latencies) / elapsed, "statuses": statuses,
+            "p50_ms": percentile(latencies, 0.50) * 1000, "p99_ms": percentile(latencies, 0.99) * 1000}
+
+
+def json_body(payload: dict) -> bytes:
+    return json.dumps(payload).encode()
+
+
+def sequential_latency(base_url: str, path: str, count: int = 300) -> dict:
+    """p50/p99 of one client sending `count` GETs one after another (no queueing in the figure)."""
+    return http_load(base_url, lambda _i, _seq: ("GET", path, None, {}), connections=1, max_requests=count)
