@@ -44,6 +44,7 @@ class Connection:
         self.pending: list[str] = []  # frames published between registration and the handshake
         self.closed = False
         self.counted = False  # part of the user's presence count
+        self.plain = False  # no extension negotiated: the shared pre-built frame fits this socket
 
     def attach(self, ws, send_timeout: float) -> None:
         """Bind the accepted socket and flush what arrived during the handshake."""
@@ -52,25 +53,29 @@ class Connection:
             # Reads wait in select() when pings are on, so the timeout only bounds sends.
             if ws.ping_interval:
                 ws.sock.settimeout(send_timeout)
+            # Without an extension (e.g. permessage-deflate) a server frame is the same bytes for
+            # every socket, so one built per event serves them all. Unknown internals: build per socket.
+            self.plain = getattr(getattr(getattr(ws.ws, "connection", None), "_proto", None), "extensions", None) == []
             pending, self.pending = self.pending, []
             for text in pending:
                 self._write(text)
 
-    def send(self, text: str) -> bool:
-        """Send one text frame; False once the socket is gone (or too slow to take it)."""
+    def send(self, text: str, frame: bytes | None = None) -> bool:
+        """Send one text message (frame: its pre-built plain frame); False once the socket is gone."""
         with self.lock:
             if self.ws is None and not self.closed:
                 # Bounded: only frames published during the few milliseconds of a handshake wait here.
                 self.pending.append(text)
                 return len(self.pending) <= PENDING_LIMIT
-            return self._write(text)
+            return self._write(text, frame)
 
-    def _write(self, text: str) -> bool:
+    def _write(self, text: str, frame: bytes | None = None) -> bool:
         if self.closed or not self.ws.connected:
             return False
         try:
+            data = frame if frame is not None and self.plain else self.ws.ws.send(TextMessage(data=text))
             # sendall, unlike simple-websocket's send(), never leaves half a frame on a busy socket.
-            self.ws.sock.sendall(self.ws.ws.send(TextMessage(data=text)))
+            self.ws.sock.sendall(data)
             return True
         except OSError:
             self._shut(None, None)
@@ -193,13 +198,28 @@ class Hub:
                                else "No longer a member of this channel")
         audience = set(event["audience"]) if event.get("audience") is not None else None
         targets = per_channel + everywhere if kind == "channel" else everywhere
+        text = event["frame"]
+        frame = plain_frame(text)
         for conn in targets:
             if audience is not None and conn.user_id not in audience:
                 continue
             if conn.user_id == event.get("exclude_user"):
                 continue
-            if not conn.send(event["frame"]):
+            if not conn.send(text, frame):
                 self.unregister(conn)
+
+
+def plain_frame(text: str) -> bytes:
+    """A final, unmasked, uncompressed server text frame (RFC 6455 section 5.2)."""
+    payload = text.encode()
+    size = len(payload)
+    if size < 126:
+        header = bytes((0x81, size))
+    elif size < 1 << 16:
+        header = bytes((0x81, 126)) + size.to_bytes(2, "big")
+    else:
+        header = bytes((0x81, 127)) + size.to_bytes(8, "big")
+    return header + payload
 
 
 hub = Hub()

@@ -31,7 +31,7 @@ USERS = 200
 RATE, DURATION = 10, 10.0  # messages per second, seconds
 
 
-def seed(users: int) -> dict:
+def seed(env: dict, users: int) -> dict:
     """An owner, a public channel and `users` accounts with tokens."""
     from app import create_app
     from app.accounts import create_user
@@ -39,7 +39,9 @@ def seed(users: int) -> dict:
     from app.extensions import db
     from app.models import Channel
 
-    app = create_app()
+    # Explicit URLs: Config read the environment when it was first imported (the previous mode's).
+    app = create_app(DATA_DIR=env["PUFFERBLOW_DATA_DIR"], SQLALCHEMY_DATABASE_URI=env["DATABASE_URL"],
+                     REDIS_URL=env["REDIS_URL"])
     with app.app_context():
         owner = create_user("benchowner", "benchmark-password")
         channel = Channel(name="bench", name_key="bench", created_by=owner.id)
@@ -199,7 +201,7 @@ def run_mode(mode: str, sockets: int, worker_class: str) -> None:
     with bench_env({"REALTIME_FANOUT": mode, "GUNICORN_ACCESSLOG": ""}) as env:
         subprocess.run([os.path.join(os.path.dirname(sys.executable), "flask"), "--app", "wsgi", "db", "upgrade"],
                        check=True, capture_output=True)
-        ids = seed(USERS)
+        ids = seed(env, USERS)
         threads = sockets // 2 + 64  # every socket holds a gthread thread; room for the HTTP sends
         with Stack(env, web_workers=2, threads=threads, celery_worker=True, worker_class=worker_class) as stack:
             idle = idle_latency(stack, ids)
