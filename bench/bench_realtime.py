@@ -218,6 +218,7 @@ def run_mode(mode: str, sockets: int, worker_class: str) -> None:
             report(f"{sockets:,} sockets: send -> receipt p50 / p99 / max",
                    f"{percentile(lat, 0.5) * 1000:.1f} / {percentile(lat, 0.99) * 1000:.1f} / "
                    f"{max(lat, default=float('nan')) * 1000:.1f}", "ms")
+            report("machine load average (1 min) after the run, on 2 cores", os.getloadavg()[0])
             report("delivered / expected (target: all; p99 < 250 ms)",
                    f"{result['delivered']:,} / {result['expected']:,} (lost {result['expected'] - result['delivered']:,},"
                    f" duplicates {result['duplicates']})")
