@@ -53,6 +53,9 @@ class Config:
     # socket. Client frames above max_message_size close it with 1009.
     SOCK_SERVER_OPTIONS = {"ping_interval": int(os.environ.get("REALTIME_PING_INTERVAL", 25)),
                            "max_message_size": 64 * 1024}
+    # permessage-deflate compresses every frame once per socket: on 2 cores, 1,000 compressed
+    # sockets fall seconds behind where plain ones share one pre-built frame (docs/realtime.md).
+    REALTIME_COMPRESSION = _env_bool("REALTIME_COMPRESSION", False)
     # "direct": the request publishes the live event itself; "celery": a fanout.deliver task does
     # (one more hop). See docs/realtime.md for the measured difference.
     REALTIME_FANOUT = os.environ.get("REALTIME_FANOUT", "direct")

@@ -5,6 +5,7 @@ fan-out modes (direct publish from the request, and through the fanout.deliver C
 the latency of one socket under no load, which isolates the cost of the Celery hop.
 
 Run: .venv/bin/python bench/bench_realtime.py [--mode direct|celery] [--sockets N] [--worker-class gevent]
+                                              [--deflate]
 (gevent is not a default dependency: pip install gevent first to try that worker.)
 The clients are two processes of a small asyncio WebSocket client, on the same 2 cores as the server.
 """
@@ -19,6 +20,7 @@ import struct
 import subprocess
 import sys
 import time
+import zlib
 
 import psutil
 
@@ -53,19 +55,23 @@ def seed(env: dict, users: int) -> dict:
         return {"channel_id": channel.id, "owner_token": tokens[0], "tokens": tokens[1:]}
 
 
-async def _open(host: str, port: int, path: str):
+async def _open(host: str, port: int, path: str, deflate: bool):
     reader, writer = await asyncio.open_connection(host, port)
     key = base64.b64encode(os.urandom(16)).decode()
+    offer = "Sec-WebSocket-Extensions: permessage-deflate\r\n" if deflate else ""
     writer.write((f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                  f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+                  f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{offer}\r\n").encode())
     head = await reader.readuntil(b"\r\n\r\n")
     if b" 101 " not in head.split(b"\r\n", 1)[0]:
         raise RuntimeError(head.decode(errors="replace"))
+    if deflate and b"permessage-deflate" not in head.lower():
+        raise RuntimeError("the server did not accept permessage-deflate")
     return reader, writer
 
 
 async def _frames(reader, writer):
-    """Server frames (unmasked, uncompressed) as (opcode, payload); pings are answered."""
+    """Server frames (unmasked) as (opcode, payload); compressed ones are inflated, pings answered."""
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
     while True:
         first, second = await reader.readexactly(2)
         length = second & 0x7F
@@ -74,6 +80,8 @@ async def _frames(reader, writer):
         elif length == 127:
             length = struct.unpack("!Q", await reader.readexactly(8))[0]
         payload = await reader.readexactly(length)
+        if first & 0x40:  # RSV1: permessage-deflate (the context carries over between messages)
+            payload = inflater.decompress(payload + b"\x00\x00\xff\xff")
         opcode = first & 0x0F
         if opcode == 0x9:  # ping -> masked pong
             mask = os.urandom(4)
@@ -84,13 +92,13 @@ async def _frames(reader, writer):
             yield opcode, payload
 
 
-async def _client_main(ws_url: str, paths: list[str], expected: int, ready, go, results) -> None:
+async def _client_main(ws_url: str, paths: list[str], expected: int, deflate: bool, ready, go, results) -> None:
     host, port = ws_url.split("//", 1)[1].split(":")
     gate = asyncio.Semaphore(50)
 
     async def open_one(path):
         async with gate:
-            return await _open(host, int(port), path)
+            return await _open(host, int(port), path, deflate)
 
     conns = await asyncio.gather(*(open_one(p) for p in paths))
     ready.put(len(conns))
@@ -126,8 +134,8 @@ async def _client_main(ws_url: str, paths: list[str], expected: int, ready, go, 
     results.put({"latencies": latencies, "delivered": sum(counts), "duplicates": duplicates})
 
 
-def _client(ws_url, paths, expected, ready, go, results) -> None:
-    asyncio.run(_client_main(ws_url, paths, expected, ready, go, results))
+def _client(ws_url, paths, expected, deflate, ready, go, results) -> None:
+    asyncio.run(_client_main(ws_url, paths, expected, deflate, ready, go, results))
 
 
 def _send(conn: http.client.HTTPConnection, path: str, seq: int) -> float:
@@ -146,7 +154,7 @@ def idle_latency(stack: Stack, ids: dict, count: int = 100) -> list[float]:
     ctx = multiprocessing.get_context("spawn")
     ready, results, go = ctx.Queue(), ctx.Queue(), ctx.Event()
     path = f"/ws/channels/{ids['channel_id']}?auth_token={ids['tokens'][0]}"
-    client = ctx.Process(target=_client, args=(stack.ws_url, [path], count, ready, go, results))
+    client = ctx.Process(target=_client, args=(stack.ws_url, [path], count, False, ready, go, results))
     client.start()
     ready.get(timeout=30)
     go.set()
@@ -160,14 +168,15 @@ def idle_latency(stack: Stack, ids: dict, count: int = 100) -> list[float]:
     return outcome["latencies"]
 
 
-def fan_out(stack: Stack, ids: dict, sockets: int, processes: int = 2) -> dict:
+def fan_out(stack: Stack, ids: dict, sockets: int, deflate: bool, processes: int = 2) -> dict:
     """`sockets` sockets split over client processes; RATE messages/s for DURATION seconds."""
     ctx = multiprocessing.get_context("spawn")
     ready, results, go = ctx.Queue(), ctx.Queue(), ctx.Event()
     paths = [f"/ws/channels/{ids['channel_id']}?auth_token={ids['tokens'][n % len(ids['tokens'])]}"
              for n in range(sockets)]
     messages = int(RATE * DURATION)
-    clients = [ctx.Process(target=_client, args=(stack.ws_url, paths[n::processes], messages, ready, go, results))
+    clients = [ctx.Process(target=_client, args=(stack.ws_url, paths[n::processes], messages, deflate, ready, go,
+                                                 results))
                for n in range(processes)]
     started = time.perf_counter()
     for client in clients:
@@ -196,18 +205,19 @@ def fan_out(stack: Stack, ids: dict, sockets: int, processes: int = 2) -> dict:
             "send_p50_ms": percentile(send_times, 0.5) * 1000}
 
 
-def run_mode(mode: str, sockets: int, worker_class: str) -> None:
-    print(f"realtime fan-out, REALTIME_FANOUT={mode}, gunicorn {worker_class}", flush=True)
-    with bench_env({"REALTIME_FANOUT": mode, "GUNICORN_ACCESSLOG": ""}) as env:
+def run_mode(mode: str, sockets: int, worker_class: str, deflate: bool) -> None:
+    compression = ", permessage-deflate" if deflate else ""
+    print(f"realtime fan-out, REALTIME_FANOUT={mode}, gunicorn {worker_class}{compression}", flush=True)
+    with bench_env({"REALTIME_FANOUT": mode, "GUNICORN_ACCESSLOG": "", "REALTIME_COMPRESSION": str(int(deflate))}) as env:
         subprocess.run([os.path.join(os.path.dirname(sys.executable), "flask"), "--app", "wsgi", "db", "upgrade"],
                        check=True, capture_output=True)
         ids = seed(env, USERS)
         threads = sockets // 2 + 64  # every socket holds a gthread thread; room for the HTTP sends
         with Stack(env, web_workers=2, threads=threads, celery_worker=True, worker_class=worker_class) as stack:
             idle = idle_latency(stack, ids)
-            report("one socket, no load: send -> receipt p50 / p99",
+            report("one socket, one message at a time: send -> receipt p50 / p99",
                    f"{percentile(idle, 0.5) * 1000:.2f} / {percentile(idle, 0.99) * 1000:.2f}", "ms")
-            result = fan_out(stack, ids, sockets)
+            result = fan_out(stack, ids, sockets, deflate)
             lat = result["latencies"]
             held_by = f"{threads} threads" if worker_class == "gthread" else worker_class
             report(f"sockets connected (2 workers, {held_by})", f"{result['connected']:,}")
@@ -229,9 +239,10 @@ def main() -> None:
     parser.add_argument("--mode", choices=["direct", "celery", "both"], default="both")
     parser.add_argument("--sockets", type=int, default=1000)
     parser.add_argument("--worker-class", choices=["gthread", "gevent"], default="gthread")
+    parser.add_argument("--deflate", action="store_true", help="turn REALTIME_COMPRESSION on; clients negotiate permessage-deflate as browsers do")
     args = parser.parse_args()
     for mode in (["direct", "celery"] if args.mode == "both" else [args.mode]):
-        run_mode(mode, args.sockets, args.worker_class)
+        run_mode(mode, args.sockets, args.worker_class, args.deflate)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,6 @@
 """WebSockets through real sockets against gunicorn (2 workers), a Celery worker and Redis."""
-import base64
 import json
-import os
-import socket
 import time
-import zlib
 from datetime import timedelta
 
 import pytest
@@ -12,7 +8,7 @@ import sqlalchemy as sa
 
 from scripts.stack import Stack
 from tests.ws_support import (STACK_ENV, close_code, connect, create_channel, frames_within, http, next_frame,
-                              refusal, send)
+                              open_raw, read_raw_frame, refusal, send)
 
 
 @pytest.fixture(scope="module")
@@ -305,25 +301,12 @@ def test_presence_sweep_marks_users_of_dead_processes_offline(stack, app, api, o
     watcher.close()
 
 
-def test_compressed_and_plain_sockets_both_get_the_message(stack, api, owner, user, general):
-    """Browsers negotiate permessage-deflate (frames built per socket); others share one plain frame."""
-    host, port = stack.url.split("//", 1)[1].split(":")
-    raw = socket.create_connection((host, int(port)), timeout=5)
-    raw.sendall((f"GET /ws/channels/{general}?auth_token={user['token']} HTTP/1.1\r\nHost: {host}:{port}\r\n"
-                 "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-                 f"Sec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}\r\n"
-                 "Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n").encode())
-    reader = raw.makefile("rb")
-    head = b"".join(iter(reader.readline, b"\r\n"))
-    assert b" 101 " in head and b"permessage-deflate" in head.lower()
-    plain = connect(stack, f"/ws/channels/{general}", user["token"])
-    send(api, owner["token"], general, "squeezed " * 50)
-    first, second = reader.read(2)
-    assert first & 0x40  # RSV1: this frame is compressed
-    size = second & 0x7F
-    if size == 126:
-        size = int.from_bytes(reader.read(2), "big")
-    text = zlib.decompressobj(-zlib.MAX_WBITS).decompress(reader.read(size) + b"\x00\x00\xff\xff")
-    assert json.loads(text)["message"] == "squeezed " * 50
-    assert next_frame(plain, "message")["message"] == "squeezed " * 50
-    raw.close(), plain.close()
+def test_compression_offer_is_declined_by_default(stack, api, owner, user, general):
+    """Plain frames are built once for every socket; a deflate offer (browsers make one) is declined."""
+    raw, reader, head = open_raw(stack, f"/ws/channels/{general}", user["token"], deflate=True)
+    assert b"permessage-deflate" not in head.lower()
+    send(api, owner["token"], general, "plain text")
+    first, payload = read_raw_frame(reader)
+    assert first == 0x81  # a final text frame, RSV1 clear: not compressed
+    assert json.loads(payload)["message"] == "plain text"
+    raw.close()

@@ -1,5 +1,8 @@
 """WebSocket test helpers: real sockets (websocket-client) against a real gunicorn stack."""
+import base64
 import json
+import os
+import socket
 import time
 
 import requests
@@ -12,6 +15,29 @@ def connect(stack, path: str, token: str | None = None, headers: list[str] | Non
             timeout: float = 5) -> websocket.WebSocket:
     url = stack.ws_url + path + (f"?auth_token={token}" if token else "")
     return websocket.create_connection(url, timeout=timeout, header=headers or [])
+
+
+def open_raw(stack, path: str, token: str, deflate: bool = False):
+    """A hand-made handshake (optionally offering permessage-deflate): (socket, reader, response head)."""
+    host, port = stack.url.split("//", 1)[1].split(":")
+    raw = socket.create_connection((host, int(port)), timeout=10)
+    offer = "Sec-WebSocket-Extensions: permessage-deflate\r\n" if deflate else ""
+    raw.sendall((f"GET {path}?auth_token={token} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                 "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                 f"Sec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}\r\n{offer}\r\n").encode())
+    reader = raw.makefile("rb")
+    head = b"".join(iter(reader.readline, b"\r\n"))
+    assert b" 101 " in head.split(b"\r\n", 1)[0], head
+    return raw, reader, head
+
+
+def read_raw_frame(reader) -> tuple[int, bytes]:
+    """One server frame from a hand-made socket: (first byte, payload)."""
+    first, second = reader.read(2)
+    size = second & 0x7F
+    if size >= 126:
+        size = int.from_bytes(reader.read(2 if size == 126 else 8), "big")
+    return first, reader.read(size)
 
 
 def refusal(stack, path: str, token: str | None = None, headers: list[str] | None = None):

@@ -27,6 +27,10 @@ def handshake():
     channel_id = (request.view_args or {}).get("channel_id")
     if channel_id is not None:
         messaging.visible_channel(user, channel_id)
+    if not current_app.config["REALTIME_COMPRESSION"]:
+        # The WebSocket library accepts whatever extension the client offers; without the offer
+        # it sends plain frames, which the hub builds once for every socket.
+        request.environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
     conn = realtime.Connection(user.id, user.username, channel_id)
     # Registered and counted before the 101 goes out: an event published right after it is not
     # missed, and presence never sees a gap between a client's sockets.
