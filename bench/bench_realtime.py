@@ -149,7 +149,7 @@ def _send(conn: http.client.HTTPConnection, path: str, seq: int) -> float:
     return time.time() - started
 
 
-def idle_latency(stack: Stack, ids: dict, count: int = 100) -> list[float]:
+def idle_latency(stack: Stack, ids: dict, count: int = 300) -> list[float]:
     """One socket, one message at a time: the hop cost without fan-out load."""
     ctx = multiprocessing.get_context("spawn")
     ready, results, go = ctx.Queue(), ctx.Queue(), ctx.Event()
@@ -205,7 +205,8 @@ def fan_out(stack: Stack, ids: dict, sockets: int, deflate: bool, processes: int
             "send_p50_ms": percentile(send_times, 0.5) * 1000}
 
 
-def run_mode(mode: str, sockets: int, worker_class: str, deflate: bool) -> None:
+def run_mode(mode: str, sockets: int, worker_class: str, deflate: bool) -> float:
+    """Run one fan-out mode; returns its one-socket p50 in ms."""
     compression = ", permessage-deflate" if deflate else ""
     print(f"realtime fan-out, REALTIME_FANOUT={mode}, gunicorn {worker_class}{compression}", flush=True)
     with bench_env({"REALTIME_FANOUT": mode, "GUNICORN_ACCESSLOG": "", "REALTIME_COMPRESSION": str(int(deflate))}) as env:
@@ -232,6 +233,7 @@ def run_mode(mode: str, sockets: int, worker_class: str, deflate: bool) -> None:
             report("delivered / expected (target: all; p99 < 250 ms)",
                    f"{result['delivered']:,} / {result['expected']:,} (lost {result['expected'] - result['delivered']:,},"
                    f" duplicates {result['duplicates']})")
+            return percentile(idle, 0.5) * 1000
 
 
 def main() -> None:
@@ -241,8 +243,10 @@ def main() -> None:
     parser.add_argument("--worker-class", choices=["gthread", "gevent"], default="gthread")
     parser.add_argument("--deflate", action="store_true", help="turn REALTIME_COMPRESSION on; clients negotiate permessage-deflate as browsers do")
     args = parser.parse_args()
-    for mode in (["direct", "celery"] if args.mode == "both" else [args.mode]):
-        run_mode(mode, args.sockets, args.worker_class, args.deflate)
+    idle = {mode: run_mode(mode, args.sockets, args.worker_class, args.deflate)
+            for mode in (["direct", "celery"] if args.mode == "both" else [args.mode])}
+    if len(idle) == 2:
+        report("the Celery hop: one-socket p50, celery minus direct", idle["celery"] - idle["direct"], "ms")
 
 
 if __name__ == "__main__":
