@@ -49,6 +49,14 @@ class Config:
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "")  # empty: REDIS_URL
     RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", True)
 
+    # Files: where blobs live (empty: DATA_DIR/files), how long an unreferenced file is kept,
+    # and how long a request waits for a transform before answering 202.
+    FILES_DIR = os.environ.get("FILES_DIR", "")
+    CDN_ORPHAN_GRACE_SECONDS = int(os.environ.get("CDN_ORPHAN_GRACE_SECONDS", 24 * 3600))
+    CDN_TRANSFORM_WAIT_SECONDS = float(os.environ.get("CDN_TRANSFORM_WAIT_SECONDS", 5))
+    # Any width is a distinct transform: beyond this many per file the oldest are evicted.
+    CDN_MAX_VARIANTS = int(os.environ.get("CDN_MAX_VARIANTS", 64))
+
     # Protocol pings every 25 s keep idle sockets alive through proxies; a missed pong closes the
     # socket. Client frames above max_message_size close it with 1009.
     SOCK_SERVER_OPTIONS = {"ping_interval": int(os.environ.get("REALTIME_PING_INTERVAL", 25)),

@@ -9,10 +9,12 @@ from sqlalchemy.engine import Engine
 from .cli import register_cli
 from .errors import register_error_handlers
 from .extensions import celery_init_app, db, migrate, redis, sock
+from .params import URL_CONVERTERS
 
 
 def create_app(config_object: str | type = "config.Config", **overrides) -> Flask:
     app = Flask(__name__)
+    app.url_map.converters.update(URL_CONVERTERS)
     app.config.from_object(config_object)
     app.config.update(overrides)
     _derive_paths(app)

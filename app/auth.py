@@ -13,10 +13,18 @@ from .errors import APIError
 from .extensions import db
 from .ids import utcnow
 from .models import AuthToken, User
-from .params import raw_param
+from .params import raw_param, request_json
 
-# Checked against when the username is unknown, so a miss costs as much as a wrong password.
-_DUMMY_HASH = bcrypt.hashpw(b"timing-equaliser", bcrypt.gensalt(4))
+# Checked against when the username is unknown, so a miss costs as much as a wrong password:
+# one per cost factor, since a hash made at another cost would answer measurably faster.
+_dummy_hashes: dict[int, bytes] = {}
+
+
+def _dummy_hash() -> bytes:
+    rounds = current_app.config["BCRYPT_ROUNDS"]
+    if rounds not in _dummy_hashes:
+        _dummy_hashes[rounds] = bcrypt.hashpw(b"timing-equaliser", bcrypt.gensalt(rounds))
+    return _dummy_hashes[rounds]
 
 
 def hash_password(password: str) -> str:
@@ -26,7 +34,7 @@ def hash_password(password: str) -> str:
 
 def check_password(user: User | None, password: str) -> bool:
     if user is None:
-        bcrypt.checkpw(password.encode()[:72], _DUMMY_HASH)
+        bcrypt.checkpw(password.encode()[:72], _dummy_hash())
         return False
     return bcrypt.checkpw(password.encode()[:72], user.password_hash.encode())
 
@@ -49,6 +57,7 @@ def revoke_tokens(user: User) -> None:
 
 def request_token() -> str | None:
     """The auth_token from the Bearer header, the JSON body, the form or the query string."""
+    request_json()  # a malformed body is a 400 even when the token travels in the header
     header = request.headers.get("Authorization", "")
     if header[:7].lower() == "bearer ":
         return header[7:].strip() or None
@@ -58,7 +67,8 @@ def request_token() -> str | None:
 
 def user_for_token(token: str | None) -> User | None:
     """The user a token belongs to, or None when it is malformed, unknown, forged or expired."""
-    if not token or len(token) > 200 or "." not in token:
+    # Issued tokens are ASCII; anything else (even text with no UTF-8 form) is simply not one.
+    if not token or len(token) > 200 or "." not in token or not token.isascii():
         return None
     digest = token_digest(token)
     # One query: the token row (by digest, unexpired) joined to its user.

@@ -5,6 +5,7 @@ created on first use with 0600 permissions and never stored in the database. Rot
 new current key; old keys stay so older messages still decrypt.
 """
 import base64
+import fcntl
 import hashlib
 import hmac
 import json
@@ -46,18 +47,28 @@ def _write_new(path: str, content: dict, replace: bool) -> None:
 
 
 def _load(path: str) -> dict:
+    """The parsed key file, read again whenever it changes on disk (a rotation by another process)."""
+    try:
+        info = os.stat(path)
+        stamp = (info.st_ino, info.st_mtime_ns)
+    except FileNotFoundError:
+        stamp = None
+    cached = _cache.get(path)
+    if cached is not None and cached["stamp"] == stamp:
+        return cached
     with _lock:
-        if path not in _cache:
-            if not os.path.exists(path):
-                _write_new(path, {"current": "k1", "keys": {"k1": _b64(AESGCM.generate_key(256))},
-                                  "hmac_key": _b64(secrets.token_bytes(32))}, replace=False)
-            with open(path) as handle:
-                raw = json.load(handle)
-            _cache[path] = {
-                "current": raw["current"],
-                "keys": {kid: AESGCM(base64.b64decode(key)) for kid, key in raw["keys"].items()},
-                "hmac_key": base64.b64decode(raw["hmac_key"]),
-            }
+        if not os.path.exists(path):
+            _write_new(path, {"current": "k1", "keys": {"k1": _b64(AESGCM.generate_key(256))},
+                              "hmac_key": _b64(secrets.token_bytes(32))}, replace=False)
+        with open(path) as handle:
+            info = os.fstat(handle.fileno())
+            raw = json.load(handle)
+        _cache[path] = {
+            "stamp": (info.st_ino, info.st_mtime_ns),
+            "current": raw["current"],
+            "keys": {kid: AESGCM(base64.b64decode(key)) for kid, key in raw["keys"].items()},
+            "hmac_key": base64.b64decode(raw["hmac_key"]),
+        }
         return _cache[path]
 
 
@@ -87,14 +98,24 @@ def digest(text: str) -> str:
     return hmac.new(_keys()["hmac_key"], text.encode(), hashlib.sha256).hexdigest()
 
 
+def sign(value: str) -> str:
+    """HMAC-SHA256 hex of value under a key derived for signing URLs (apart from message digests)."""
+    key = hmac.new(_keys()["hmac_key"], b"url-signing", hashlib.sha256).digest()
+    return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
+
+
 def rotate_key(path: str) -> str:
     """Add a new current key to the key file and return its id."""
-    with open(path) as handle:
-        raw = json.load(handle)
-    new_id = f"k{len(raw['keys']) + 1}"
-    raw["keys"][new_id] = _b64(AESGCM.generate_key(256))
-    raw["current"] = new_id
-    _write_new(path, raw, replace=True)
+    # An exclusive lock across processes: two rotations at once would each drop the other's key,
+    # and every message already encrypted under a dropped key would be lost.
+    with open(path + ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with open(path) as handle:
+            raw = json.load(handle)
+        new_id = f"k{len(raw['keys']) + 1}"
+        raw["keys"][new_id] = _b64(AESGCM.generate_key(256))
+        raw["current"] = new_id
+        _write_new(path, raw, replace=True)
     with _lock:
         _cache.pop(path, None)
     return new_id

@@ -2,13 +2,15 @@
 import re
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from . import crypto
 from .errors import APIError
 from .extensions import db
 from .ids import iso, utcnow, uuid7
 from .models import Channel, ChannelMember, Message, ReadState, User
-from .urls import absolute_url
+from .files import path_of_url
+from .urls import absolute_url, signed_url
 
 MESSAGE_ID_RE = re.compile(r"[0-9a-fA-F-]{1,36}")
 # Unread counts stop at this many, as chat clients show "999+": counting is bounded by it.
@@ -65,6 +67,7 @@ def serialize(messages: list[Message]) -> list[dict]:
     """Message objects as clients read them, with the sender's current name, avatar and roles."""
     sender_ids = {m.sender_id for m in messages if m.sender_id}
     senders = {u.id: u for u in db.session.scalars(sa.select(User).where(User.id.in_(sender_ids)))} if sender_ids else {}
+    private = _private_channel_ids({m.channel_id for m in messages if m.attachments})
     result = []
     for message in messages:
         sender = senders.get(message.sender_id)
@@ -79,9 +82,17 @@ def serialize(messages: list[Message]) -> list[dict]:
             "sender_status": sender.status if sender else "offline",
             "sender_roles": sender.roles if sender else [],
             "sent_at": iso(message.sent_at),
-            "attachments": list(message.attachments or []),
+            "attachments": [signed_url(url, path_of_url(url)) if message.channel_id in private else url
+                            for url in message.attachments or []],
         })
     return result
+
+
+def _private_channel_ids(channel_ids: set[str]) -> set[str]:
+    """Which of these channels are private (their attachment links get signed)."""
+    if not channel_ids:
+        return set()
+    return set(db.session.scalars(sa.select(Channel.id).where(Channel.id.in_(channel_ids), Channel.is_private)))
 
 
 def store_message(user: User, channel: Channel, text: str, attachments: list[str]) -> Message:
@@ -90,21 +101,26 @@ def store_message(user: User, channel: Channel, text: str, attachments: list[str
     values = {"id": uuid7(), "channel_id": channel.id, "sender_id": user.id, "key_id": key_id,
               "ciphertext": ciphertext, "hashed_message": crypto.digest(text), "attachments": attachments,
               "sent_at": utcnow()}
-    db.session.execute(sa.insert(Message), [values])
+    db.session.execute(Message.__table__.insert(), values)
     return Message(**values)
 
 
 def advance_read_state(user_id: str, channel_id: str, message_id: str) -> None:
     """Move the user's read position forward to message_id (never backward)."""
-    state = db.session.get(ReadState, (user_id, channel_id))
-    if state is None:
-        db.session.add(ReadState(user_id=user_id, channel_id=channel_id, last_read_message_id=message_id))
-    elif message_id > state.last_read_message_id:
-        state.last_read_message_id = message_id
+    # One upsert, not read-then-write: concurrent marks by one user must neither collide on
+    # the first insert nor move the position back.
+    insert = postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
+    now = utcnow()
+    statement = insert(ReadState).values(user_id=user_id, channel_id=channel_id, last_read_message_id=message_id,
+                                         updated_at=now)
+    db.session.execute(statement.on_conflict_do_update(
+        index_elements=[ReadState.user_id, ReadState.channel_id],
+        set_={"last_read_message_id": message_id, "updated_at": now},
+        where=ReadState.last_read_message_id < message_id))
 
 
 def channel_message(channel: Channel, message_id: str) -> Message:
-    message = db.session.get(Message, message_id) if MESSAGE_ID_RE.fullmatch(message_id) else None
+    message = db.session.get(Message, message_id.lower()) if MESSAGE_ID_RE.fullmatch(message_id) else None
     if message is None or message.channel_id != channel.id:
         raise APIError(404, "Message not found", "UNKNOWN_MESSAGE")
     return message
@@ -119,6 +135,8 @@ def page_of_messages(channel: Channel, page: int, per_page: int) -> list[Message
 
 def messages_around(channel: Channel, before: str | None, after: str | None, limit: int) -> list[Message]:
     """Keyset paging: the newest `limit` before a cursor, or the oldest `limit` after one."""
+    # Ids are stored lower-case and compared as strings; a UUID may arrive in either case.
+    before, after = before and before.lower(), after and after.lower()
     query = sa.select(Message).where(Message.channel_id == channel.id)
     if before:
         query = query.where(Message.id < before)

@@ -3,6 +3,7 @@ import re
 from typing import Any
 
 from flask import current_app, g, request
+from werkzeug.routing import PathConverter, UnicodeConverter
 
 from .errors import APIError, ValidationError
 
@@ -14,11 +15,18 @@ def request_json() -> dict:
     if "json_body" not in g:
         body: Any = {}
         if request.is_json and request.content_length != 0:
+            limit = current_app.config["MAX_JSON_BYTES"]
+            # Refuse a declared size at once rather than buffer up to MAX_CONTENT_LENGTH first.
+            if (request.content_length or 0) > limit:
+                raise APIError(413, "JSON body is too large")
             raw = request.get_data(cache=True)
-            if len(raw) > current_app.config["MAX_JSON_BYTES"]:
+            if len(raw) > limit:
                 raise APIError(413, "JSON body is too large")
             if raw.strip():
-                body = request.get_json(silent=True)
+                try:
+                    body = request.get_json(silent=True)
+                except RecursionError:  # deeply nested input is malformed too, not a 500
+                    body = None
                 if body is None:
                     raise APIError(400, "Malformed JSON body", "INVALID_JSON")
         if not isinstance(body, dict):
@@ -37,6 +45,18 @@ def raw_param(name: str, default: Any = None) -> Any:
     if name in request.args:
         return request.args[name]
     return default
+
+
+def _text_problem(value: str) -> str | None:
+    """Why a string cannot be stored or encrypted as text, or None."""
+    if "\x00" in value:  # no database stores NUL in text; refusing it here keeps it out of every query
+        return "must not contain NUL characters"
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError:  # JSON "\ud800": a lone surrogate has no UTF-8 form
+            return "must be valid Unicode text"
+    return None
 
 
 class Params:
@@ -58,6 +78,9 @@ class Params:
             return default
         if not isinstance(value, str):
             self._fail(name, "must be a string")
+            return default
+        if problem := _text_problem(value):
+            self._fail(name, problem)
             return default
         if strip:
             value = value.strip()
@@ -109,3 +132,20 @@ class Params:
     def done(self) -> None:
         if self.errors:
             raise ValidationError(self.errors)
+
+
+class SegmentConverter(UnicodeConverter):
+    """The default URL converter without NUL: a URL carrying one matches no route (JSON 404)."""
+
+    def __init__(self, url_map, *args, **kwargs) -> None:
+        super().__init__(url_map, *args, **kwargs)
+        self.regex = self.regex.replace("[^/]", "[^/\x00]")
+
+
+class NoNulPathConverter(PathConverter):
+    """The path converter without NUL."""
+
+    regex = "[^/\x00][^\x00]*?"
+
+
+URL_CONVERTERS = {"default": SegmentConverter, "string": SegmentConverter, "path": NoNulPathConverter}

@@ -79,8 +79,12 @@ class Api:
         query = dict(query or {})
         if token is not None:
             query.setdefault("auth_token", token)
-        return self.client.open(path, method=method, json=json, data=data, query_string=query,
-                                headers=headers or {}, **kwargs)
+        response = self.client.open(path, method=method, json=json, data=data, query_string=query,
+                                    headers=headers or {}, **kwargs)
+        # The contract's first promise, checked on every call any test makes.
+        if response.is_json and path != "/openapi.json":
+            assert response.get_json()["status_code"] == response.status_code, response.get_json()
+        return response
 
     def signup(self, username, password=PASSWORD):
         response = self.call("POST", "/api/v1/users/signup", json={"username": username, "password": password})

@@ -1,4 +1,4 @@
 """Celery tasks, one module per area; REGISTRY lists the ids an owner may run on demand."""
 REGISTRY: dict[str, dict] = {}
 
-from . import fanout  # noqa: E402,F401  (registers the fan-out tasks)
+from . import cdn, fanout, uploads  # noqa: E402,F401  (registers the tasks)

@@ -4,7 +4,7 @@ from flask import Flask
 
 def register_blueprints(app: Flask) -> None:
     from .. import openapi
-    from . import channels, general, users, ws
+    from . import cdn, cdn_serve, channels, general, uploads, users, ws
 
-    for module in (openapi, general, users, channels, ws):
+    for module in (openapi, general, users, channels, cdn, cdn_serve, uploads, ws):
         app.register_blueprint(module.bp)

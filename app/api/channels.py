@@ -3,8 +3,9 @@ import re
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, request
+from sqlalchemy.exc import IntegrityError
 
-from .. import events, messaging
+from .. import events, files, messaging
 from ..auth import current_user, login_required, staff_required
 from ..errors import APIError
 from ..extensions import db
@@ -43,12 +44,19 @@ def create_channel():
     name = params.text("channel_name", strip=True, min_len=1, max_len=64, pattern=CHANNEL_NAME_RE,
                        pattern_message="must not contain control characters")
     is_private = params.flag("is_private")
+    if name and len(name.lower()) > 64:  # lower-casing may lengthen text ("İ"): name_key holds 64
+        params.errors.append({"path": "channel_name", "message": "must be at most 64 characters"})
     params.done()
+    taken = APIError(409, "A channel with this name already exists", "CHANNEL_NAME_TAKEN")
     if db.session.scalar(sa.select(Channel.id).where(Channel.name_key == name.lower())):
-        raise APIError(409, "A channel with this name already exists", "CHANNEL_NAME_TAKEN")
+        raise taken
     channel = Channel(name=name, name_key=name.lower(), is_private=is_private, created_by=current_user().id)
     db.session.add(channel)
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:  # a concurrent request took the name between the check and the insert
+        db.session.rollback()
+        raise taken
     return ok(201, message="Channel created successfully", channel_data=channel.to_dict())
 
 
@@ -88,7 +96,10 @@ def add_user(channel_id: str):
     channel, user = _member_target(channel_id, "to_add_user_id")
     if db.session.get(ChannelMember, (channel.id, user.id)) is None:
         db.session.add(ChannelMember(channel_id=channel.id, user_id=user.id))
-        db.session.commit()
+        try:
+            db.session.commit()
+        except IntegrityError:  # a concurrent request added the same member a moment ago
+            db.session.rollback()
     return ok(message=f"User ID: '{user.id}' added to Channel ID: '{channel.id}'")
 
 
@@ -142,19 +153,26 @@ def send_message(channel_id: str):
     params = Params()
     text = params.text("message", required=False, default="", max_len=1_000_000)
     params.done()
-    files = _uploaded_attachments()
+    uploaded = _uploaded_attachments()
     limit = current_settings().max_message_length
     if len(text) > limit:
         raise APIError(400, f"The message is longer than {limit} characters", "MESSAGE_TOO_LONG")
-    if not text.strip() and not files:
+    if not text.strip() and not uploaded:
         raise APIError(400, "The message is empty", "EMPTY_MESSAGE")
-    if len(files) > MAX_ATTACHMENTS:
+    if len(uploaded) > MAX_ATTACHMENTS:
         raise APIError(400, f"At most {MAX_ATTACHMENTS} attachments per message", "TOO_MANY_ATTACHMENTS")
     channel = messaging.visible_channel(me, channel_id)
-    if files:
-        raise APIError(415, "Attachments are not accepted by this server yet", "ATTACHMENTS_UNSUPPORTED")
-    message = messaging.store_message(me, channel, text, [])
-    db.session.commit()
+    received = files.receive_all(uploaded)  # every file is judged before anything is stored
+    try:
+        urls = [files.attachment_url(upload, channel.id) for upload in received]
+        message = messaging.store_message(me, channel, text, urls)
+        files.attach(message, received)
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        files.discard(received)
+        raise
+    files.process_later(received)
     events.message_sent(message, channel)
     return ok(201, message="message sent successfully", message_id=message.id, attachments=message.attachments)
 

@@ -1,6 +1,7 @@
 """/api/v1/users: accounts, sign-in, profiles and tokens."""
 import sqlalchemy as sa
 from flask import Blueprint
+from sqlalchemy.exc import IntegrityError
 
 from ..accounts import USERNAME_RE, USERNAME_RULE, create_user, password_problem, username_taken
 from ..auth import (check_password, current_user, hash_password, issue_token, login_required, owner_required,
@@ -118,7 +119,11 @@ def update_profile():
     if not updated:
         raise ValidationError([{"path": "body", "message": "send at least one field to update"}])
     me.updated_at = utcnow()
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:  # a concurrent request took the name between the check and the update
+        db.session.rollback()
+        raise APIError(409, "Username is already taken", "USERNAME_TAKEN")
     return ok(message="Profile updated successfully", updated_fields=updated)
 
 

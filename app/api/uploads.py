@@ -1,0 +1,79 @@
+"""Profile and server images: user avatar/banner and the server's avatar/banner."""
+from flask import Blueprint
+
+from .. import files
+from ..auth import current_user, login_required, owner_required
+from ..extensions import db
+from ..ids import utcnow
+from ..models import ServerSettings
+from ..models.server import settings_changed
+from ..openapi import doc
+from ..urls import absolute_url
+from .cdn import uploaded_file
+from .responses import ok
+
+bp = Blueprint("uploads", __name__, url_prefix="/api/v1")
+
+IMAGE_RESPONSES = {201: "Stored: the new URL", 400: "Damaged image or no file", 413: "Too large",
+                   415: "Not a PNG, JPEG, GIF or WebP image"}
+
+
+def _replace_image(kind: str, fields: tuple[str, str], owner: str | None) -> tuple[str, str]:
+    """Store an uploaded image as the one `kind` image of a user (or the server): (path, sha256)."""
+    received = files.receive(uploaded_file(*fields), images_only=True)
+    directory = "avatars" if kind.endswith("avatar") else "banners"
+    files.drop_refs(kind, owner)  # the previous image becomes an orphan unless used elsewhere
+    ref, _duplicate = files.store(received, kind, directory, user_id=owner)
+    return files.url_of(ref), ref.sha256
+
+
+def _user_image(field: str):
+    """The signed-in user's avatar or banner from the upload."""
+    me = current_user()
+    url, sha256 = _replace_image(field, ("file", field), me.id)
+    setattr(me, f"{field}_url", url)
+    me.updated_at = utcnow()
+    db.session.commit()
+    files.enqueue_processing(sha256, field)  # clean it and make the standard thumbnails
+    return ok(201, message=f"{field.capitalize()} updated successfully", **{f"{field}_url": url})
+
+
+def _server_image(field: str):
+    """The server's avatar or banner from the upload (absolute, as server_info gives it)."""
+    settings = ServerSettings.get()
+    url, sha256 = _replace_image(f"server_{field}", (field, "file"), None)
+    setattr(settings, f"{field}_url", url)
+    db.session.commit()
+    settings_changed()
+    files.enqueue_processing(sha256, field)
+    return ok(201, message=f"Server {field} updated successfully", **{f"{field}_url": absolute_url(url)})
+
+
+@bp.post("/users/profile/avatar")
+@doc("Upload your avatar (PNG, JPEG, GIF or WebP)", {"file": "file*"}, responses=IMAGE_RESPONSES)
+@login_required
+def user_avatar():
+    return _user_image("avatar")
+
+
+@bp.post("/users/profile/banner")
+@doc("Upload your banner (PNG, JPEG, GIF or WebP)", {"file": "file*"}, responses=IMAGE_RESPONSES)
+@login_required
+def user_banner():
+    return _user_image("banner")
+
+
+@bp.post("/system/upload-avatar")
+@doc("Upload the server's avatar (owner)", {"avatar": "file*", "file": "file"}, auth="owner",
+     responses=IMAGE_RESPONSES)
+@owner_required
+def server_avatar():
+    return _server_image("avatar")
+
+
+@bp.post("/system/upload-banner")
+@doc("Upload the server's banner (owner)", {"banner": "file*", "file": "file"}, auth="owner",
+     responses=IMAGE_RESPONSES)
+@owner_required
+def server_banner():
+    return _server_image("banner")
