@@ -285,7 +285,6 @@ def test_presence_sweep_marks_users_of_dead_processes_offline(stack, app, api, o
     from app import realtime
     from app.extensions import db, redis
     from app.models import User
-    from workers.fanout import sweep_presence
     watcher = connect(stack, "/ws", owner["token"])
     _presence_of(watcher, owner["id"])
     with app.app_context():
@@ -294,10 +293,16 @@ def test_presence_sweep_marks_users_of_dead_processes_offline(stack, app, api, o
         redis.sadd(realtime.presence_users_key(), user["id"])
         db.session.execute(sa.update(User).where(User.id == user["id"]).values(status="online"))
         db.session.commit()
-        assert sweep_presence() == 1  # the owner, still connected, is left alone
-        db.session.remove()
-        assert db.session.get(User, user["id"]).status == "offline"
-    assert _presence_of(watcher, user["id"])["status"] == "offline"
+        app.extensions["celery"].send_task("fanout.sweep_presence")  # run by the stack's worker
+    seen = []
+    while not seen or seen[-1] != (user["id"], "offline"):
+        frame = next_frame(watcher, "presence", timeout=10)
+        seen.append((frame["user_id"], frame["status"]))
+    assert (owner["id"], "offline") not in seen  # the owner, still connected, is left alone
+    deadline = time.monotonic() + 10
+    while api.call("POST", "/api/v1/users/profile", token=user["token"]).get_json()["user_data"]["status"] != "offline":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
     watcher.close()
 
 
