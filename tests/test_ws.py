@@ -6,9 +6,10 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from api_helpers import make_channel, send
 from scripts.stack import Stack
-from tests.ws_support import (STACK_ENV, close_code, connect, create_channel, frames_within, http, next_frame,
-                              open_raw, read_raw_frame, refusal, send)
+from tests.ws_support import (STACK_ENV, close_code, connect, frames_within, http, next_frame, open_raw,
+                              read_raw_frame, refusal)
 
 
 @pytest.fixture(scope="module")
@@ -19,11 +20,11 @@ def stack(app, services):
 
 @pytest.fixture
 def general(api, owner):
-    return create_channel(api, owner["token"], "general")
+    return make_channel(api, owner["token"], "general")
 
 
 def test_handshake_refusals_are_json_http_errors(stack, api, owner, user, general):
-    private = create_channel(api, owner["token"], "staff-room", private=True)
+    private = make_channel(api, owner["token"], "staff-room", private=True)
     status, body = refusal(stack, "/ws")
     assert (status, body["code"]) == (401, "MISSING_AUTH_TOKEN")
     status, body = refusal(stack, "/ws", token=user["id"] + ".forged-secret")
@@ -50,7 +51,7 @@ def test_expired_token_is_refused(stack, app, api, user):
 
 
 def test_bearer_header_and_member_of_private_channel(stack, api, owner, user):
-    private = create_channel(api, owner["token"], "staff-room", private=True)
+    private = make_channel(api, owner["token"], "staff-room", private=True)
     api.call("PUT", f"/api/v1/channels/{private}/add_user", token=owner["token"], json={"to_add_user_id": user["id"]})
     ws = connect(stack, f"/ws/channels/{private}", headers=[f"Authorization: Bearer {user['token']}"])
     ws.send('{"type": "ping"}')
@@ -110,7 +111,7 @@ def test_read_confirmation_marks_read_for_that_user_only(stack, api, owner, user
 
 
 def test_read_confirmation_refusals(stack, api, owner, user, general):
-    private = create_channel(api, owner["token"], "staff-room", private=True)
+    private = make_channel(api, owner["token"], "staff-room", private=True)
     hidden = send(api, owner["token"], private, "secret")
     ws = connect(stack, "/ws", user["token"])
     ws.send('{"type": "read_confirmation"}')
@@ -171,7 +172,7 @@ def test_client_frames_are_throttled_per_user_across_processes(stack, user, gene
 
 
 def test_removed_member_stops_receiving_at_once(stack, api, owner, user, other_user):
-    private = create_channel(api, owner["token"], "staff-room", private=True)
+    private = make_channel(api, owner["token"], "staff-room", private=True)
     for account in (user, other_user):
         api.call("PUT", f"/api/v1/channels/{private}/add_user", token=owner["token"],
                  json={"to_add_user_id": account["id"]})
@@ -193,7 +194,7 @@ def test_removed_member_stops_receiving_at_once(stack, api, owner, user, other_u
 
 
 def test_added_member_receives_on_an_open_socket(stack, api, owner, user):
-    private = create_channel(api, owner["token"], "staff-room", private=True)
+    private = make_channel(api, owner["token"], "staff-room", private=True)
     ws = connect(stack, "/ws", user["token"])
     send(api, owner["token"], private, "hidden")
     api.call("PUT", f"/api/v1/channels/{private}/add_user", token=owner["token"], json={"to_add_user_id": user["id"]})
@@ -209,6 +210,14 @@ def test_deleted_channel_closes_its_sockets(stack, api, owner, user, general):
     assert close_code(ws) == 4004
     assert next_frame(all_ws, "channel_deleted") == {"type": "channel_deleted", "channel_id": general}
     all_ws.close()
+
+
+def _wait_for_status(api, account: dict, status: str) -> None:
+    """Wait until the stored status (written by the Celery worker) is the one expected."""
+    deadline = time.monotonic() + 10
+    while api.call("POST", "/api/v1/users/profile", token=account["token"]).get_json()["user_data"]["status"] != status:
+        assert time.monotonic() < deadline, f"status never became {status}"
+        time.sleep(0.1)
 
 
 def _presence_of(ws, user_id: str) -> dict:
@@ -232,22 +241,14 @@ def test_presence_counts_sockets_across_processes(stack, api, owner, user):
     offline = _presence_of(watcher, user["id"])
     assert offline["status"] == "offline" and offline["last_seen"].endswith("Z")
     # The Celery worker stores status and last_seen.
-    deadline = time.monotonic() + 10
-    while True:
-        profile = api.call("POST", "/api/v1/users/profile", token=user["token"]).get_json()["user_data"]
-        if profile["status"] == "offline" and profile["last_seen"]:
-            break
-        assert time.monotonic() < deadline, profile
-        time.sleep(0.1)
+    _wait_for_status(api, user, "offline")
+    assert api.call("POST", "/api/v1/users/profile", token=user["token"]).get_json()["user_data"]["last_seen"]
     watcher.close()
 
 
 def test_presence_is_online_in_the_database_while_connected(stack, api, user):
     ws = connect(stack, "/ws", user["token"])
-    deadline = time.monotonic() + 10
-    while api.call("POST", "/api/v1/users/profile", token=user["token"]).get_json()["user_data"]["status"] != "online":
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    _wait_for_status(api, user, "online")
     ws.close()
 
 
@@ -299,10 +300,7 @@ def test_presence_sweep_marks_users_of_dead_processes_offline(stack, app, api, o
         frame = next_frame(watcher, "presence", timeout=10)
         seen.append((frame["user_id"], frame["status"]))
     assert (owner["id"], "offline") not in seen  # the owner, still connected, is left alone
-    deadline = time.monotonic() + 10
-    while api.call("POST", "/api/v1/users/profile", token=user["token"]).get_json()["user_data"]["status"] != "offline":
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    _wait_for_status(api, user, "offline")
     watcher.close()
 
 

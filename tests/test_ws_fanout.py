@@ -1,8 +1,9 @@
 """Fan-out across processes: gunicorn with 2 workers, a real Celery worker and Redis, both fan-out modes."""
 import pytest
 
+from api_helpers import make_channel
 from scripts.stack import Stack
-from tests.ws_support import STACK_ENV, connect, create_channel, http, next_frame
+from tests.ws_support import STACK_ENV, connect, http, next_frame
 
 
 @pytest.fixture(scope="module", params=["direct", "celery"])
@@ -22,7 +23,7 @@ def _socket_processes(app, user_ids: list[str]) -> set[str]:
 
 
 def test_twenty_sockets_on_both_workers_receive_every_message(stack, app, api, owner):
-    channel_id = create_channel(api, owner["token"], "general")
+    channel_id = make_channel(api, owner["token"], "general")
     accounts = [api.signup(f"reader{n}") for n in range(10)]
     sockets = [connect(stack, f"/ws/channels/{channel_id}" if n % 2 else "/ws", accounts[n % 10]["token"])
                for n in range(20)]

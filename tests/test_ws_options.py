@@ -5,8 +5,9 @@ import zlib
 
 import pytest
 
+from api_helpers import make_channel, send
 from scripts.stack import Stack
-from tests.ws_support import STACK_ENV, connect, create_channel, next_frame, open_raw, read_raw_frame, send
+from tests.ws_support import STACK_ENV, connect, next_frame, open_raw, read_raw_frame
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +18,7 @@ def stack(app, services):
 
 
 def test_a_silent_peer_is_pinged_then_closed(stack, api, owner):
-    general = create_channel(api, owner["token"], "general")
+    general = make_channel(api, owner["token"], "general")
     raw, reader, _head = open_raw(stack, f"/ws/channels/{general}", owner["token"])
     opcodes, close_code = [], None
     while close_code is None:  # never answer: pings, then a close for the missing pong
@@ -30,7 +31,7 @@ def test_a_silent_peer_is_pinged_then_closed(stack, api, owner):
 
 
 def test_an_answering_peer_stays_open(stack, api, owner):
-    general = create_channel(api, owner["token"], "general")
+    general = make_channel(api, owner["token"], "general")
     ws = connect(stack, f"/ws/channels/{general}", owner["token"])
     deadline = time.monotonic() + 3.5
     while time.monotonic() < deadline:  # websocket-client answers pings while it reads
@@ -43,7 +44,7 @@ def test_an_answering_peer_stays_open(stack, api, owner):
 
 def test_compressed_and_plain_sockets_both_get_the_message(stack, api, owner, user):
     """With compression on, a socket that offers permessage-deflate gets its own compressed frames."""
-    general = create_channel(api, owner["token"], "general")
+    general = make_channel(api, owner["token"], "general")
     raw, reader, head = open_raw(stack, f"/ws/channels/{general}", user["token"], deflate=True)
     assert b"permessage-deflate" in head.lower()
     plain = connect(stack, f"/ws/channels/{general}", user["token"])

@@ -88,16 +88,3 @@ def close_code(ws, timeout: float = 5) -> int:
 def http(stack, method: str, path: str, token: str, **kwargs) -> requests.Response:
     """A request through the stack's gunicorn on a fresh connection (any worker may take it)."""
     return requests.request(method, stack.url + path, params={"auth_token": token}, timeout=10, **kwargs)
-
-
-def create_channel(api, token: str, name: str, private: bool = False) -> str:
-    response = api.call("POST", "/api/v1/channels/create/", token=token,
-                        json={"channel_name": name, "is_private": private})
-    assert response.status_code == 201, response.get_json()
-    return response.get_json()["channel_data"]["channel_id"]
-
-
-def send(api, token: str, channel_id: str, text: str) -> str:
-    response = api.call("POST", f"/api/v1/channels/{channel_id}/send_message", token=token, json={"message": text})
-    assert response.status_code == 201, response.get_json()
-    return response.get_json()["message_id"]
