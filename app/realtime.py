@@ -10,7 +10,6 @@ import socket
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
 
 import redis as redis_lib
 from flask import Flask, current_app
@@ -18,7 +17,6 @@ from wsproto.events import TextMessage
 
 from .errors import APIError
 from .extensions import redis
-from .ids import iso
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +141,7 @@ class Hub:
             raise APIError(503, "Live events are unavailable (Redis)", "REALTIME_UNAVAILABLE")
 
     def _run(self, app: Flask) -> None:
+        from . import presence  # presence builds on this module, so it is imported late
         with app.app_context():
             channel, ttl = namespace() + ":events", app.config["REALTIME_PRESENCE_TTL"]
         client = redis_lib.Redis.from_url(app.config["REDIS_URL"], health_check_interval=30, socket_keepalive=True)
@@ -163,7 +162,7 @@ class Hub:
                     if time.monotonic() >= next_refresh:
                         next_refresh = time.monotonic() + ttl / 3
                         with app.app_context():
-                            refresh_presence(self.connections(), ttl)
+                            presence.refresh(self.connections(), ttl)
             except redis_lib.RedisError:
                 # Events published while Redis is away are lost; clients catch up with load_messages?after=.
                 self.ready.clear()
@@ -233,71 +232,6 @@ def publish(kind: str, frame: dict, channel_id: str | None = None, audience=None
     except redis_lib.RedisError:
         # The change is committed; a client that missed it catches up with load_messages?after=.
         log.warning("could not publish a %s event", frame.get("type"), exc_info=True)
-
-
-def presence_key(user_id: str) -> str:
-    return f"{namespace()}:presence:{user_id}"
-
-
-def presence_users_key() -> str:
-    """The users whose presence sockets made online: the sweep looks only at them."""
-    return f"{namespace()}:presence-users"
-
-
-def refresh_presence(conns: list[Connection], ttl: int) -> None:
-    """Push the expiry of this process's socket entries forward."""
-    pipe = redis.pipeline(transaction=False)
-    for conn in conns:
-        if conn.counted:
-            pipe.zadd(presence_key(conn.user_id), {conn.key: time.time() + ttl})
-            pipe.expire(presence_key(conn.user_id), ttl)
-    pipe.execute()
-
-
-def live_socket_count(user_id: str) -> int:
-    """The user's open sockets across every process and host (lapsed entries dropped first)."""
-    pipe = redis.pipeline()
-    pipe.zremrangebyscore(presence_key(user_id), "-inf", time.time())
-    pipe.zcard(presence_key(user_id))
-    return pipe.execute()[1]
-
-
-def _presence_change(conn: Connection, opened: bool) -> int:
-    key, ttl = presence_key(conn.user_id), current_app.config["REALTIME_PRESENCE_TTL"]
-    pipe = redis.pipeline()  # one transaction: exactly one socket sees the 0 <-> 1 transition
-    pipe.zremrangebyscore(key, "-inf", time.time())
-    if opened:
-        pipe.zadd(key, {conn.key: time.time() + ttl})
-    else:
-        pipe.zrem(key, conn.key)
-    pipe.zcard(key)
-    pipe.expire(key, ttl)
-    return pipe.execute()[2]
-
-
-def socket_opened(conn: Connection) -> None:
-    """Count the socket; the user's first socket anywhere makes them online."""
-    conn.counted = True
-    if _presence_change(conn, opened=True) == 1:
-        announce_presence(conn.user_id, conn.username, "online")
-
-
-def socket_closed(conn: Connection) -> None:
-    """Forget the socket; after the user's last one closes they are offline."""
-    if conn.counted:
-        conn.counted = False
-        if _presence_change(conn, opened=False) == 0:
-            announce_presence(conn.user_id, conn.username, "offline")
-
-
-def announce_presence(user_id: str, username: str, status: str, record: bool = True) -> None:
-    """Publish the presence frame now; storing status and last_seen is the fanout.presence task's work."""
-    last_seen = iso(datetime.now(timezone.utc)) if status == "offline" else None
-    redis.sadd(presence_users_key(), user_id)
-    publish("broadcast", {"type": "presence", "user_id": user_id, "username": username, "status": status,
-                          "last_seen": last_seen})
-    if record:
-        enqueue("fanout.presence", user_id)
 
 
 def enqueue(task_name: str, *args) -> None:

@@ -283,15 +283,15 @@ def test_waiting_sockets_hold_no_database_connection(stack, api, owner, general)
 
 
 def test_presence_sweep_marks_users_of_dead_processes_offline(stack, app, api, owner, user):
-    from app import realtime
+    from app import presence
     from app.extensions import db, redis
     from app.models import User
     watcher = connect(stack, "/ws", owner["token"])
     _presence_of(watcher, owner["id"])
     with app.app_context():
         # A socket whose process died: its entry lapsed and nobody announced the user offline.
-        redis.zadd(realtime.presence_key(user["id"]), {"gone-host:1:dead:socket": time.time() - 1})
-        redis.sadd(realtime.presence_users_key(), user["id"])
+        redis.zadd(presence.presence_key(user["id"]), {"gone-host:1:dead:socket": time.time() - 1})
+        redis.sadd(presence.presence_users_key(), user["id"])
         db.session.execute(sa.update(User).where(User.id == user["id"]).values(status="online"))
         db.session.commit()
         app.extensions["celery"].send_task("fanout.sweep_presence")  # run by the stack's worker

@@ -3,7 +3,7 @@ import logging
 
 from celery import shared_task
 
-from app import events, realtime
+from app import events, presence, realtime
 from app.extensions import db, redis
 from app.ids import utcnow
 from app.models import Channel, Message, User
@@ -22,17 +22,17 @@ def deliver(message_id: str) -> bool:
 
 
 @shared_task(name="fanout.presence")
-def presence(user_id: str) -> str | None:
+def record_presence(user_id: str) -> str | None:
     """Store status and last_seen from the live socket count, so task order does not matter."""
     user = db.session.get(User, user_id)
     if user is None:
         return None
-    if realtime.live_socket_count(user_id):
+    if presence.live_socket_count(user_id):
         if user.status == "offline":
             user.status = "online"
     else:
         user.status = "offline"
-        redis.srem(realtime.presence_users_key(), user_id)
+        redis.srem(presence.presence_users_key(), user_id)
     user.last_seen = utcnow()
     db.session.commit()
     return user.status
@@ -44,17 +44,17 @@ def sweep_presence() -> int:
     if not redis.set(realtime.namespace() + ":lock:sweep_presence", 1, nx=True, ex=50):
         return 0  # single-flight: another sweep is running
     swept = 0
-    for raw in redis.smembers(realtime.presence_users_key()):
+    for raw in redis.smembers(presence.presence_users_key()):
         user_id = raw.decode()
-        if realtime.live_socket_count(user_id):
+        if presence.live_socket_count(user_id):
             continue
         try:
             user = db.session.get(User, user_id)
             if user is not None and user.status != "offline":
-                realtime.announce_presence(user.id, user.username, "offline", record=False)
+                presence.announce_presence(user.id, user.username, "offline", record=False)
                 user.status, user.last_seen = "offline", utcnow()
                 db.session.commit()
-            redis.srem(realtime.presence_users_key(), user_id)
+            redis.srem(presence.presence_users_key(), user_id)
             swept += 1
         except Exception:  # one bad row must not stop the sweep
             db.session.rollback()

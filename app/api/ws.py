@@ -7,7 +7,7 @@ import logging
 
 from flask import Blueprint, current_app, g, request
 
-from .. import events, messaging, realtime
+from .. import events, messaging, presence, realtime
 from ..auth import current_user
 from ..errors import APIError
 from ..extensions import db, sock
@@ -36,7 +36,7 @@ def handshake():
     # missed, and presence never sees a gap between a client's sockets.
     realtime.hub.register(conn)
     g.ws_conn = conn
-    realtime.socket_opened(conn)
+    presence.socket_opened(conn)
 
 
 @bp.teardown_request
@@ -47,7 +47,7 @@ def forget(_exc=None):
     realtime.hub.unregister(conn)
     conn.close(None, None)
     try:
-        realtime.socket_closed(conn)
+        presence.socket_closed(conn)
     except Exception:  # a Redis hiccup here must not hide the closed socket; the sweep catches up
         log.warning("could not record a closed socket", exc_info=True)
 
