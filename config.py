@@ -48,6 +48,25 @@ class Config:
     # Flask-Limiter: one shared count for every worker process.
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "")  # empty: REDIS_URL
     RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", True)
+    RATELIMIT_STORAGE_OPTIONS = {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
+    RATELIMIT_ANONYMOUS = os.environ.get("RATELIMIT_ANONYMOUS", "100/minute")  # per IP
+    RATELIMIT_USER = os.environ.get("RATELIMIT_USER", "200/minute")  # per account
+    RATELIMIT_OWNER = os.environ.get("RATELIMIT_OWNER", "500/minute")
+    RATELIMIT_AUTH = os.environ.get("RATELIMIT_AUTH", "10/minute")  # sign-in + sign-up, per IP
+    RATELIMIT_RECOVERY_SECONDS = float(os.environ.get("RATELIMIT_RECOVERY_SECONDS", 2))
+    # How far a process's view of the other processes' counts may lag (0: a Redis call per request).
+    RATELIMIT_SYNC_SECONDS = float(os.environ.get("RATELIMIT_SYNC_SECONDS", 0.1))
+
+    # Blocked addresses: each process rereads the list at most this often after a change.
+    BLOCKED_IPS_ENABLED = _env_bool("BLOCKED_IPS_ENABLED", True)
+    BLOCKED_IPS_REFRESH_SECONDS = float(os.environ.get("BLOCKED_IPS_REFRESH_SECONDS", 1))
+
+    # Background tasks and analytics.
+    TASK_LOCK_SECONDS = 15 * 60  # a single-flight lock outlives no run longer than this
+    RELEASES_URL = os.environ.get("RELEASES_URL",
+                                  "https://api.github.com/repos/PufferBlow/pufferblow/releases/latest")
+    ACTIVITY_METRICS_MAX_AGE = 120  # seconds a stored activity snapshot is served
+    ONLINE_SAMPLE_RETENTION_DAYS = 400
 
     # Files: where blobs live (empty: DATA_DIR/files), how long an unreferenced file is kept,
     # and how long a request waits for a transform before answering 202.
@@ -87,8 +106,22 @@ class Config:
         "accept_content": ["json"],
         "task_ignore_result": True,
         "broker_connection_retry_on_startup": True,
+        # Every registered task runs through "background.run" so each run is recorded.
         "beat_schedule": {
-            "presence-sweep": {"task": "fanout.sweep_presence", "schedule": 60.0},
+            "cdn_cleanup": {"task": "background.run", "args": ["cdn_cleanup"],
+                            "schedule": crontab(hour=3, minute=30)},
+            "auth_token_cleanup": {"task": "background.run", "args": ["auth_token_cleanup"],
+                                   "schedule": timedelta(hours=1)},
+            "server_stats_update": {"task": "background.run", "args": ["server_stats_update"],
+                                    "schedule": timedelta(minutes=5)},
+            "chart_data_update": {"task": "background.run", "args": ["chart_data_update"],
+                                  "schedule": timedelta(minutes=5)},
+            "activity_metrics_update": {"task": "background.run", "args": ["activity_metrics_update"],
+                                        "schedule": timedelta(minutes=2)},
+            "github_releases_check": {"task": "background.run", "args": ["github_releases_check"],
+                                      "schedule": timedelta(hours=6)},
+            # Not an owner-run task: a cheap check that presence survives a crashed web process.
+            "presence_sweep": {"task": "fanout.sweep_presence", "schedule": timedelta(minutes=1)},
         },
         "timezone": "UTC",
     }

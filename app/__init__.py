@@ -6,6 +6,7 @@ from flask_cors import CORS
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from . import netguard, ratelimit
 from .cli import register_cli
 from .errors import register_error_handlers
 from .extensions import celery_init_app, db, migrate, redis, sock
@@ -31,8 +32,10 @@ def create_app(config_object: str | type = "config.Config", **overrides) -> Flas
 
     from . import models  # noqa: F401  (registers every table)
     from .api import register_blueprints
+    netguard.init_app(app)  # before the limiter: a blocked address is refused without being counted
     register_blueprints(app)
     register_error_handlers(app)
+    ratelimit.init_app(app)
     register_cli(app)
     return app
 

@@ -1,10 +1,12 @@
 """/api/v1/cdn: the owner's file management (upload, list, inspect, delete, orphan cleanup)."""
 import sqlalchemy as sa
-from flask import Blueprint, current_app, request
+from flask import Blueprint, request
 from sqlalchemy.exc import IntegrityError
 
+from workers.runs import queue_run
+
 from .. import files
-from ..auth import owner_required
+from ..auth import current_user, owner_required
 from ..errors import APIError
 from ..extensions import db
 from ..ids import iso
@@ -119,5 +121,5 @@ def delete_file():
      responses={202: "Queued: task_id and run_id"})
 @owner_required
 def cleanup_orphaned():
-    result = current_app.extensions["celery"].send_task("cdn.cleanup")
-    return ok(202, message="Orphan cleanup queued", task_id="cdn_cleanup", run_id=result.id)
+    record = queue_run("cdn_cleanup", current_user().id)
+    return ok(202, message="Orphan cleanup queued", task_id="cdn_cleanup", run_id=record.id, state=record.state)

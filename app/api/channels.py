@@ -5,7 +5,7 @@ import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, request
 from sqlalchemy.exc import IntegrityError
 
-from .. import events, files, messaging
+from .. import audit, events, files, messaging
 from ..auth import current_user, login_required, staff_required
 from ..errors import APIError
 from ..extensions import db
@@ -52,6 +52,7 @@ def create_channel():
         raise taken
     channel = Channel(name=name, name_key=name.lower(), is_private=is_private, created_by=current_user().id)
     db.session.add(channel)
+    audit.record("channel_created", "Channel created", f"#{name} was created", private=is_private)
     try:
         db.session.commit()
     except IntegrityError:  # a concurrent request took the name between the check and the insert
@@ -67,6 +68,7 @@ def delete_channel(channel_id: str):
     channel = messaging.visible_channel(current_user(), channel_id)
     audience = events.channel_audience(channel)  # members are gone after the delete
     db.session.delete(channel)
+    audit.record("channel_deleted", "Channel deleted", f"#{channel.name} was deleted", channel_id=channel.id)
     db.session.commit()
     events.channel_deleted(channel_id, audience)
     return ok(message=f"Channel ID: '{channel_id}' deleted successfully")
@@ -96,6 +98,7 @@ def add_user(channel_id: str):
     channel, user = _member_target(channel_id, "to_add_user_id")
     if db.session.get(ChannelMember, (channel.id, user.id)) is None:
         db.session.add(ChannelMember(channel_id=channel.id, user_id=user.id))
+        audit.record("member_added", "Member added", f"{user.username} joined #{channel.name}", channel_id=channel.id)
         try:
             db.session.commit()
         except IntegrityError:  # a concurrent request added the same member a moment ago
@@ -113,6 +116,7 @@ def remove_user(channel_id: str):
     if membership is None:
         raise APIError(404, "The user is not a member of this channel", "UNKNOWN_MEMBER")
     db.session.delete(membership)
+    audit.record("member_removed", "Member removed", f"{user.username} left #{channel.name}", channel_id=channel.id)
     db.session.commit()
     events.membership_revoked(channel, user.id)
     return ok(message=f"User ID: '{user.id}' removed from Channel ID: '{channel.id}'")
@@ -208,6 +212,9 @@ def delete_message(channel_id: str):
     if message.sender_id != me.id and not me.is_staff:
         raise APIError(403, "Only the sender, an admin or the owner may delete this message", "MISSING_ACCESS")
     db.session.delete(message)
+    if message.sender_id != me.id:  # a moderator removing someone else's message
+        audit.record("message_deleted", "Message deleted by a moderator", f"A message in #{channel.name}",
+                     channel_id=channel.id, message_id=message.id, sender_id=message.sender_id)
     db.session.commit()
     events.message_deleted(channel, message_id)
     return Response(status=204)

@@ -3,6 +3,7 @@ import sqlalchemy as sa
 from flask import Blueprint
 from sqlalchemy.exc import IntegrityError
 
+from .. import audit
 from ..accounts import USERNAME_RE, USERNAME_RULE, create_user, password_problem, username_taken
 from ..auth import (check_password, current_user, hash_password, issue_token, login_required, owner_required,
                     revoke_tokens)
@@ -45,6 +46,7 @@ def signup():
         raise ValidationError(errors)
     user = create_user(username, password)
     fields = _token_fields(user)
+    audit.record("user_signup", "New user signed up", f"{user.username} created an account", user=user)
     db.session.commit()
     return ok(201, message="Account created successfully", **fields)
 
@@ -56,8 +58,10 @@ def signin():
     username, password = _credentials()
     user = db.session.scalar(sa.select(User).where(User.username_key == username.lower()))
     if not check_password(user, password):
+        audit.record("signin_failed", "Failed sign-in", f"Wrong password for {username[:32]!r}", commit=True)
         raise APIError(401, "Invalid username or password", "INVALID_CREDENTIALS")
     fields = _token_fields(user)
+    audit.record("user_signin", "User signed in", f"{user.username} signed in", user=user)
     db.session.commit()
     return ok(200, message="Signin successfully", **fields)
 
@@ -140,6 +144,7 @@ def reset_auth_token():
         raise APIError(401, "Password is wrong", "INVALID_PASSWORD")
     revoke_tokens(me)
     fields = _token_fields(me)
+    audit.record("token_reset", "Auth token reset", f"{me.username} replaced their auth_token", user=me)
     db.session.commit()
     return ok(message="auth_token reset successfully", **fields)
 

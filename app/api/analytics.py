@@ -1,0 +1,102 @@
+"""/api/v1/system charts, recent activity, activity metrics and the overview (admin or owner)."""
+import sqlalchemy as sa
+from flask import Blueprint
+
+from .. import analytics, charts
+from ..auth import staff_required
+from ..extensions import db
+from ..ids import iso, utcnow
+from ..models import AuditEvent, ChartBucket, User
+from ..models.users import STATUSES
+from ..openapi import doc
+from ..params import Params
+from .responses import ok
+
+bp = Blueprint("analytics", __name__, url_prefix="/api/v1/system")
+
+# chart type -> (stored metric, dataset label)
+CHARTS = {
+    "user-registrations": ("registrations", "New users"),
+    "message-activity": ("messages", "Messages"),
+    "online-users": ("online", "Online users (peak)"),
+    "channel-creation": ("channels", "New channels"),
+}
+PERIOD_CHOICES = set(charts.PERIODS)
+
+
+def _period(default: str = "daily") -> tuple[str, charts.Period]:
+    params = Params()
+    name = params.text("period", required=False, default=default, max_len=16, choices=PERIOD_CHOICES)
+    params.done()
+    return name, charts.PERIODS[name]
+
+
+def _series_chart(chart_type: str, period_name: str, period: charts.Period) -> tuple[dict, dict]:
+    metric, label = CHARTS[chart_type]
+    starts, data = charts.read_series(metric, period)
+    updated = db.session.scalar(sa.select(sa.func.max(ChartBucket.updated_at)).where(ChartBucket.metric == metric))
+    raw = {"total": sum(data) if metric != "online" else None, "peak": max(data), "points": len(data),
+           "granularity": period.unit, "bucket_starts": [iso(start) for start in starts],
+           "last_updated": iso(updated)}
+    chart = {"labels": [start.strftime(period.label) for start in starts], "datasets": [{"label": label, "data": data}]}
+    return chart, raw
+
+
+def _status_chart() -> tuple[dict, dict]:
+    counts = dict(db.session.execute(sa.select(User.status, sa.func.count()).group_by(User.status)).all())
+    labels = list(STATUSES) + sorted(set(counts) - set(STATUSES))
+    data = [counts.get(status, 0) for status in labels]
+    raw = {"total": sum(data), **{status: counts.get(status, 0) for status in labels}, "last_updated": iso(utcnow())}
+    return {"labels": labels, "datasets": [{"label": "Users", "data": data}]}, raw
+
+
+def chart(chart_type: str):
+    period_name, period = _period()
+    data, raw = _status_chart() if chart_type == "user-status" else _series_chart(chart_type, period_name, period)
+    return ok(chart_data={"chart_type": chart_type, "period": period_name, **data}, raw_stats=raw)
+
+
+for _chart_type in (*CHARTS, "user-status"):
+    _summary = ("The current distribution of user statuses" if _chart_type == "user-status" else
+                f"Chart of {_chart_type.replace('-', ' ')} from stored aggregates")
+    bp.add_url_rule(f"/charts/{_chart_type}", f"chart_{_chart_type.replace('-', '_')}", methods=["GET", "POST"],
+                    defaults={"chart_type": _chart_type},
+                    view_func=doc(_summary + " (admin or owner); period: 1h|24h|7d|30d|90d|1y|hourly|daily|"
+                                  "weekly|monthly", {"period": "str"}, auth="admin")(staff_required(chart)))
+
+
+@bp.route("/recent-activity", methods=["GET", "POST"])
+@doc("Newest audit events: sign-ups, sign-ins, channels, membership, settings, IP blocks, task runs",
+     {"limit": "int"}, auth="admin")
+@staff_required
+def recent_activity():
+    params = Params()
+    limit = params.integer("limit", default=10, minimum=1, maximum=100)
+    params.done()
+    events = db.session.scalars(sa.select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit))
+    return ok(activities=[event.to_dict() for event in events])
+
+
+@bp.route("/activity-metrics", methods=["GET", "POST"])
+@doc("Users, channels, messages in the last hour, active and online users", auth="admin")
+@staff_required
+def activity_metrics():
+    return ok(activity_metrics=analytics.activity_metrics())
+
+
+@bp.route("/server-overview", methods=["GET", "POST"])
+@doc("Totals and recent activity; messages_this_period follows period (default 24h)", {"period": "str"},
+     auth="admin")
+@staff_required
+def server_overview():
+    period_name, period = _period("24h")
+    now = utcnow()
+    since = charts.bucket_starts(period, now)[0]
+    stats = analytics.server_stats()
+    return ok(server_overview={
+        "total_users": stats["users"]["total"], "total_channels": stats["channels"]["total"],
+        "messages_last_hour": analytics.messages_since(now - charts.GRANULARITIES["hour"]),
+        "active_users": analytics.active_users(now - charts.GRANULARITIES["day"]),
+        "online_users": stats["users"]["online"], "total_messages": stats["messages"]["total"],
+        "messages_this_period": analytics.messages_since(since), "period": period_name, "period_start": iso(since),
+    })

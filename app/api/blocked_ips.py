@@ -1,0 +1,68 @@
+"""/api/v1/blocked-ips: addresses and ranges refused on every route (owner only)."""
+import sqlalchemy as sa
+from flask import Blueprint
+
+from .. import audit, netguard
+from ..auth import current_user, owner_required
+from ..errors import APIError, ValidationError
+from ..extensions import db
+from ..models import BlockedIP
+from ..openapi import doc
+from ..params import Params
+from .responses import ok
+
+bp = Blueprint("blocked_ips", __name__, url_prefix="/api/v1/blocked-ips")
+
+
+def _network(params: Params) -> str | None:
+    value = params.text("ip", max_len=64, strip=True, min_len=1)
+    params.done()
+    try:
+        return str(netguard.parse_network(value))
+    except ValueError:
+        raise ValidationError([{"path": "ip", "message": "must be an IPv4 or IPv6 address or a CIDR range"}])
+
+
+@bp.route("/list", methods=["GET", "POST"])
+@doc("Every blocked address and range", auth="owner", responses={200: "blocked_ips"})
+@owner_required
+def list_blocked():
+    rows = db.session.scalars(sa.select(BlockedIP).order_by(BlockedIP.blocked_at, BlockedIP.network))
+    return ok(blocked_ips=[row.to_dict() for row in rows])
+
+
+@bp.post("/block")
+@doc("Block an address or CIDR range on every route and WebSocket", {"ip": "str*", "reason": "str"},
+     auth="owner", responses={201: "Blocked", 400: "Invalid address or your own address", 409: "Already blocked"})
+@owner_required
+def block():
+    params = Params()
+    reason = params.text("reason", required=False, default="", max_len=500, strip=True)
+    network = _network(params)
+    mine = netguard.client_address()
+    if mine is not None and mine in netguard.parse_network(network):
+        raise APIError(400, "Refusing to block your own current address", "CANNOT_BLOCK_SELF")
+    if db.session.get(BlockedIP, network) is not None:
+        raise APIError(409, f"{network} is already blocked", "IP_ALREADY_BLOCKED")
+    row = BlockedIP(network=network, reason=reason, blocked_by=current_user().id)
+    db.session.add(row)
+    audit.record("ip_blocked", "IP address blocked", f"{row.display}: {reason}"[:1000], network=network)
+    db.session.commit()
+    netguard.blocklist_changed()
+    return ok(201, message=f"IP {row.display} blocked successfully", blocked_ip=row.to_dict())
+
+
+@bp.post("/unblock")
+@doc("Unblock an address or range exactly as it was blocked", {"ip": "str*"}, auth="owner",
+     responses={200: "Unblocked", 404: "Not blocked"})
+@owner_required
+def unblock():
+    network = _network(Params())
+    row = db.session.get(BlockedIP, network)
+    if row is None:
+        raise APIError(404, f"{network} is not blocked", "IP_NOT_BLOCKED")
+    db.session.delete(row)
+    audit.record("ip_unblocked", "IP address unblocked", row.display, network=network)
+    db.session.commit()
+    netguard.blocklist_changed()
+    return ok(message=f"IP {row.display} unblocked successfully")

@@ -1,0 +1,106 @@
+"""/api/v1/system: server settings, statistics and resource usage."""
+import re
+
+from flask import Blueprint, current_app
+
+from .. import analytics, audit
+from ..auth import owner_required, staff_required
+from ..errors import ValidationError
+from ..extensions import db
+from ..ids import iso
+from ..models import ServerSettings
+from ..models.server import settings_changed
+from ..openapi import doc
+from ..params import Params, raw_param
+from ..urls import absolute_url
+from .responses import ok
+
+bp = Blueprint("system", __name__, url_prefix="/api/v1/system")
+
+TYPE_RE = re.compile(r"[a-z0-9][a-z0-9.+-]{0,15}")
+TYPE_FIELDS = ("allowed_image_types", "allowed_video_types", "allowed_file_types")
+SIZE_FIELDS = ("max_image_size", "max_gif_size", "max_video_size", "max_file_size")
+MAX_TYPES = 50
+TEXT_FIELDS = {"server_name": (1, 64), "server_description": (0, 1000), "welcome_message": (0, 2000)}
+SETTINGS_PARAMS = {**dict.fromkeys(TEXT_FIELDS, "str"), "is_private": "bool", "max_message_length": "int",
+                   **dict.fromkeys(SIZE_FIELDS, "int"), **dict.fromkeys(TYPE_FIELDS, "str")}
+
+
+def server_info_dict(settings: ServerSettings) -> dict:
+    return {
+        "server_name": settings.server_name, "server_description": settings.server_description,
+        "version": current_app.config["SERVER_VERSION"], "is_private": settings.is_private,
+        "creation_date": iso(settings.created_at), "avatar_url": absolute_url(settings.avatar_url),
+        "banner_url": absolute_url(settings.banner_url), "welcome_message": settings.welcome_message,
+        "max_message_length": settings.max_message_length, "max_image_size": settings.max_image_size,
+        "max_gif_size": settings.max_gif_size, "max_video_size": settings.max_video_size,
+        "max_file_size": settings.max_file_size, "allowed_image_types": settings.allowed_image_types,
+        "allowed_video_types": settings.allowed_video_types, "allowed_file_types": settings.allowed_file_types,
+    }
+
+
+def _type_list(params: Params, name: str) -> list[str] | None:
+    """A list of file extensions, sent as a JSON list or a comma-separated string."""
+    value = raw_param(name)
+    if value is None:
+        return None
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+        params.errors.append({"path": name, "message": "must be a list of file extensions"})
+        return None
+    cleaned = list(dict.fromkeys(item.strip().lower().lstrip(".") for item in items if item.strip()))
+    if len(cleaned) > MAX_TYPES or not all(TYPE_RE.fullmatch(item) for item in cleaned):
+        params.errors.append({"path": name, "message": f"must be at most {MAX_TYPES} extensions such as png, mp4"})
+        return None
+    return cleaned
+
+
+@bp.get("/server-info")
+@doc("Server settings and upload limits", auth=None)
+def get_server_info():
+    settings = ServerSettings.get()
+    db.session.commit()
+    return ok(server_info=server_info_dict(settings))
+
+
+@bp.put("/server-info")
+@doc("Change server settings; every field sent is validated and stored (sizes in bytes)", SETTINGS_PARAMS,
+     auth="owner", responses={200: "updated_fields", 400: "Invalid field"})
+@owner_required
+def update_server_info():
+    params = Params()
+    changes = {name: params.text(name, required=False, min_len=low, max_len=high, strip=name == "server_name")
+               for name, (low, high) in TEXT_FIELDS.items()}
+    changes["is_private"] = params.flag("is_private", default=None)
+    changes["max_message_length"] = params.integer("max_message_length", minimum=1, maximum=20_000)
+    body_limit = current_app.config["MAX_CONTENT_LENGTH"]
+    for name in SIZE_FIELDS:
+        changes[name] = params.integer(name, minimum=1, maximum=body_limit)
+    for name in TYPE_FIELDS:
+        changes[name] = _type_list(params, name)
+    params.done()
+    changes = {name: value for name, value in changes.items() if value is not None}
+    if not changes:
+        raise ValidationError([{"path": "body", "message": "send at least one setting to change"}])
+    settings = ServerSettings.get()
+    for name, value in changes.items():
+        setattr(settings, name, value)
+    audit.record("settings_updated", "Server settings changed", ", ".join(sorted(changes)), fields=sorted(changes))
+    db.session.commit()
+    settings_changed()  # this process's cached copy; the others reread within SETTINGS_TTL
+    return ok(message="Server settings updated successfully", updated_fields=sorted(changes),
+              server_info=server_info_dict(settings))
+
+
+@bp.route("/server-stats", methods=["GET", "POST"])
+@doc("Counts of users, channels and messages (admin or owner)", auth="admin")
+@staff_required
+def server_stats():
+    return ok(statistics=analytics.server_stats())
+
+
+@bp.route("/server-usage", methods=["GET", "POST"])
+@doc("CPU, memory, disk and uptime of the host (admin or owner)", auth="admin")
+@staff_required
+def server_usage():
+    return ok(server_usage=analytics.server_usage())

@@ -1,0 +1,99 @@
+"""Blocked addresses: the owner's routes, refusals, and the 403 every blocked client gets."""
+import pytest
+
+from app import netguard
+
+BLOCK = "/api/v1/blocked-ips/block"
+
+
+@pytest.fixture(autouse=True)
+def fresh_blocklist(app):
+    netguard._blocklist.invalidate()
+    yield
+    netguard._blocklist.invalidate()
+
+
+def from_address(api, address, method, path, **kwargs):
+    return api.call(method, path, environ_base={"REMOTE_ADDR": address}, **kwargs)
+
+
+def test_block_list_unblock(api, owner):
+    created = api.call("POST", BLOCK, token=owner["token"], json={"ip": "203.0.113.7", "reason": "spam"})
+    assert created.status_code == 201, created.get_json()
+    assert created.get_json()["blocked_ip"]["ip"] == "203.0.113.7"
+    api.call("POST", BLOCK, token=owner["token"], json={"ip": "2001:db8::/32", "reason": "range"})
+    api.call("POST", BLOCK, token=owner["token"], json={"ip": "198.51.100.77/24"})
+    listed = api.call("POST", "/api/v1/blocked-ips/list", token=owner["token"]).get_json()["blocked_ips"]
+    assert [(row["ip"], row["reason"]) for row in listed] == [
+        ("203.0.113.7", "spam"), ("2001:db8::/32", "range"), ("198.51.100.0/24", "")]
+    assert all(row["blocked_at"].endswith("Z") for row in listed)
+    removed = api.call("POST", "/api/v1/blocked-ips/unblock", token=owner["token"], json={"ip": "203.0.113.7"})
+    assert removed.status_code == 200
+    listed = api.call("POST", "/api/v1/blocked-ips/list", token=owner["token"]).get_json()["blocked_ips"]
+    assert "203.0.113.7" not in [row["ip"] for row in listed]
+    types = [a["type"] for a in api.call("POST", "/api/v1/system/recent-activity", token=owner["token"],
+                                         json={"limit": 5}).get_json()["activities"]]
+    assert types[:2] == ["ip_unblocked", "ip_blocked"]
+
+
+def test_refusals(api, owner, admin, user):
+    bad = api.call("POST", BLOCK, token=owner["token"], json={"ip": "300.1.1.1"})
+    assert bad.status_code == 400 and bad.get_json()["errors"][0]["path"] == "ip"
+    assert api.call("POST", BLOCK, token=owner["token"], json={}).status_code == 400
+    assert api.call("POST", BLOCK, token=owner["token"], json={"ip": "10.0.0.1", "reason": "x" * 501}).status_code == 400
+    assert api.call("POST", BLOCK, token=owner["token"], json={"ip": "10.0.0.1"}).status_code == 201
+    duplicate = api.call("POST", BLOCK, token=owner["token"], json={"ip": "10.0.0.1/32"})
+    assert duplicate.status_code == 409 and duplicate.get_json()["code"] == "IP_ALREADY_BLOCKED"
+    missing = api.call("POST", "/api/v1/blocked-ips/unblock", token=owner["token"], json={"ip": "10.9.9.9"})
+    assert missing.status_code == 404
+    for account in (admin, user):
+        assert api.call("POST", "/api/v1/blocked-ips/list", token=account["token"]).status_code == 403
+        assert api.call("POST", BLOCK, token=account["token"], json={"ip": "10.0.0.2"}).status_code == 403
+    assert api.call("POST", "/api/v1/blocked-ips/list").status_code == 401
+
+
+def test_owner_cannot_block_own_address(api, owner):
+    # The test client connects from 127.0.0.1.
+    for value in ("127.0.0.1", "127.0.0.0/8"):
+        response = api.call("POST", BLOCK, token=owner["token"], json={"ip": value})
+        assert response.status_code == 400
+        assert response.get_json()["code"] == "CANNOT_BLOCK_SELF"
+
+
+def test_blocked_address_gets_403_everywhere_and_others_do_not(api, owner):
+    api.call("POST", BLOCK, token=owner["token"], json={"ip": "192.0.2.0/28", "reason": "abuse"})
+    api.call("POST", BLOCK, token=owner["token"], json={"ip": "2001:db8::1"})
+    for address in ("192.0.2.5", "2001:db8::1", "::ffff:192.0.2.9"):
+        for method, path in (("GET", "/healthz"), ("GET", "/api/v1/info"), ("POST", "/api/v1/users/signin"),
+                             ("GET", "/no/such/route")):
+            response = from_address(api, address, method, path)
+            assert response.status_code == 403, (address, path)
+            assert response.get_json() == {"status_code": 403, "detail": "Your address is blocked on this server",
+                                           "code": "IP_BLOCKED"}
+    handshake = from_address(api, "192.0.2.5", "GET", "/api/v1/info",
+                             headers={"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+                                      "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+    assert handshake.status_code == 403
+    for address in ("192.0.2.16", "2001:db8::2", "127.0.0.1"):
+        assert from_address(api, address, "GET", "/healthz").status_code == 200, address
+    api.call("POST", "/api/v1/blocked-ips/unblock", token=owner["token"], json={"ip": "192.0.2.0/28"})
+    assert from_address(api, "192.0.2.5", "GET", "/healthz").status_code == 200
+
+
+def test_forwarded_for_is_trusted_only_from_configured_proxies(api, app, owner):
+    api.call("POST", BLOCK, token=owner["token"], json={"ip": "198.51.100.9"})
+    forwarded = {"X-Forwarded-For": "198.51.100.9"}
+    # No trusted proxy configured: the header is ignored, the socket address counts.
+    assert from_address(api, "10.1.1.1", "GET", "/healthz", headers=forwarded).status_code == 200
+    assert from_address(api, "198.51.100.9", "GET", "/healthz", headers={"X-Forwarded-For": "10.2.2.2"}).status_code == 403
+    app.extensions["netguard_proxies"] = (netguard.parse_network("10.1.1.0/24"),)
+    try:
+        assert from_address(api, "10.1.1.1", "GET", "/healthz", headers=forwarded).status_code == 403
+        # A client cannot hide behind a hop it adds itself: the nearest untrusted hop counts.
+        spoofed = {"X-Forwarded-For": "10.3.3.3, 198.51.100.9, 10.1.1.2"}
+        assert from_address(api, "10.1.1.1", "GET", "/healthz", headers=spoofed).status_code == 403
+        assert from_address(api, "10.1.1.1", "GET", "/healthz",
+                            headers={"X-Forwarded-For": "198.51.100.9, 10.3.3.3"}).status_code == 200
+        assert from_address(api, "10.9.9.9", "GET", "/healthz", headers=forwarded).status_code == 200
+    finally:
+        app.extensions["netguard_proxies"] = ()

@@ -1,0 +1,15 @@
+"""Server statistics tasks: online-user samples and the activity snapshot."""
+from celery import shared_task
+
+from app import analytics
+
+
+@shared_task(name="stats.update")
+def update_server_stats() -> dict:
+    """Record an online-users sample (drawn by the online-users chart)."""
+    return analytics.record_online_sample()
+
+
+@shared_task(name="activity.update")
+def update_activity_metrics() -> dict:
+    return analytics.store_activity_metrics()

@@ -1,0 +1,14 @@
+"""Expired auth tokens are deleted; their hashes are of no use to anyone."""
+import sqlalchemy as sa
+from celery import shared_task
+
+from app.extensions import db
+from app.ids import utcnow
+from app.models import AuthToken
+
+
+@shared_task(name="tokens.cleanup")
+def delete_expired_tokens() -> dict:
+    deleted = db.session.execute(sa.delete(AuthToken).where(AuthToken.expires_at <= utcnow())).rowcount
+    db.session.commit()
+    return {"deleted": deleted}
