@@ -96,8 +96,9 @@ class Config:
     # At most one typing event per user and channel in this many seconds.
     REALTIME_TYPING_INTERVAL = 3
     # A process refreshes its sockets' presence entries every TTL/3 s; a crashed process's
-    # entries lapse after the TTL and the presence sweep marks their users offline.
-    REALTIME_PRESENCE_TTL = 90
+    # entries lapse after the TTL and the presence sweep (queued once a minute by a web process
+    # holding sockets) marks their users offline.
+    REALTIME_PRESENCE_TTL = int(os.environ.get("REALTIME_PRESENCE_TTL", 90))
 
     CELERY = {
         # broker_url and result_backend default to REDIS_URL (set by celery_init_app).
@@ -120,8 +121,6 @@ class Config:
                                         "schedule": timedelta(minutes=2)},
             "github_releases_check": {"task": "background.run", "args": ["github_releases_check"],
                                       "schedule": timedelta(hours=6)},
-            # Not an owner-run task: a cheap check that presence survives a crashed web process.
-            "presence_sweep": {"task": "fanout.sweep_presence", "schedule": timedelta(minutes=1)},
         },
         "timezone": "UTC",
     }

@@ -12,6 +12,8 @@ from .extensions import redis
 from .ids import iso
 from .realtime import Connection, enqueue, namespace, publish
 
+SWEEP_INTERVAL = 60  # seconds between presence sweeps, fleet-wide
+
 
 def presence_key(user_id: str) -> str:
     return f"{namespace()}:presence:{user_id}"
@@ -30,6 +32,12 @@ def refresh(conns: list[Connection], ttl: int) -> None:
             pipe.zadd(presence_key(conn.user_id), {conn.key: time.time() + ttl})
             pipe.expire(presence_key(conn.user_id), ttl)
     pipe.execute()
+
+
+def queue_sweep() -> None:
+    """Queue fanout.sweep_presence at most once a minute for the whole fleet (whoever ticks first)."""
+    if redis.set(f"{namespace()}:presence-sweep-due", 1, nx=True, ex=SWEEP_INTERVAL):
+        enqueue("fanout.sweep_presence")
 
 
 def live_socket_count(user_id: str) -> int:

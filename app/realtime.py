@@ -163,6 +163,7 @@ class Hub:
                         next_refresh = time.monotonic() + ttl / 3
                         with app.app_context():
                             presence.refresh(self.connections(), ttl)
+                            presence.queue_sweep()
             except redis_lib.RedisError:
                 # Events published while Redis is away are lost; clients catch up with load_messages?after=.
                 self.ready.clear()

@@ -1,9 +1,11 @@
-"""Non-default settings: pings every second (heartbeats) and permessage-deflate turned on."""
+"""Non-default settings: pings every second (heartbeats), permessage-deflate turned on, and a
+presence TTL of 3 s (entries refreshed, and the sweep queued, every second)."""
 import json
 import time
 import zlib
 
 import pytest
+import sqlalchemy as sa
 
 from api_helpers import make_channel, send
 from scripts.stack import Stack
@@ -12,7 +14,7 @@ from tests.ws_support import STACK_ENV, connect, next_frame, open_raw, read_raw_
 
 @pytest.fixture(scope="module")
 def stack(app, services):
-    env = {**STACK_ENV, "REALTIME_PING_INTERVAL": "1", "REALTIME_COMPRESSION": "1"}
+    env = {**STACK_ENV, "REALTIME_PING_INTERVAL": "1", "REALTIME_COMPRESSION": "1", "REALTIME_PRESENCE_TTL": "3"}
     with Stack(services["env"], web_workers=1, threads=16, celery_worker=True, extra_env=env) as running:
         yield running
 
@@ -55,3 +57,29 @@ def test_compressed_and_plain_sockets_both_get_the_message(stack, api, owner, us
     assert json.loads(text)["message"] == "squeezed " * 50
     assert next_frame(plain, "message")["message"] == "squeezed " * 50
     raw.close(), plain.close()
+
+
+def test_open_sockets_stay_counted_and_dead_ones_are_swept(stack, app, api, owner, user):
+    """Live entries are refreshed past the TTL; a lapsed one is swept by a web process's own tick."""
+    from app import presence
+    from app.extensions import db, redis
+    from app.models import User
+    watcher = connect(stack, "/ws", owner["token"])
+    with app.app_context():
+        redis.zadd(presence.presence_key(user["id"]), {"gone-host:1:dead:socket": time.time() - 1})
+        redis.sadd(presence.presence_users_key(), user["id"])
+        db.session.execute(sa.update(User).where(User.id == user["id"]).values(status="online"))
+        db.session.commit()
+    deadline = time.monotonic() + 6  # twice the TTL: the watcher's own entry must have been refreshed
+    swept = False
+    while time.monotonic() < deadline:
+        watcher.send('{"type": "ping"}')
+        frame = next_frame(watcher, timeout=2)
+        swept = swept or (frame["type"] == "presence" and frame["user_id"] == user["id"]
+                          and frame["status"] == "offline")
+        assert not (frame["type"] == "presence" and frame["user_id"] == owner["id"] and frame["status"] == "offline")
+        time.sleep(0.2)
+    assert swept
+    with app.app_context():
+        assert presence.live_socket_count(owner["id"]) == 1 and presence.live_socket_count(user["id"]) == 0
+    watcher.close()
