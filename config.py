@@ -76,7 +76,29 @@ class Config:
     # Any width is a distinct transform: beyond this many per file the oldest are evicted.
     CDN_MAX_VARIANTS = int(os.environ.get("CDN_MAX_VARIANTS", 64))
 
-    SOCK_SERVER_OPTIONS = {"ping_interval": 25, "max_message_size": 64 * 1024}
+    # Protocol pings every 25 s keep idle sockets alive through proxies; a missed pong closes the
+    # socket. Client frames above max_message_size close it with 1009.
+    SOCK_SERVER_OPTIONS = {"ping_interval": int(os.environ.get("REALTIME_PING_INTERVAL", 25)),
+                           "max_message_size": 64 * 1024}
+    # permessage-deflate compresses every frame once per socket: on 2 cores, 1,000 compressed
+    # sockets fall seconds behind where plain ones share one pre-built frame (docs/realtime.md).
+    REALTIME_COMPRESSION = _env_bool("REALTIME_COMPRESSION", False)
+    # "direct": the request publishes the live event itself; "celery": a fanout.deliver task does
+    # (one more hop). See docs/realtime.md for the measured difference.
+    REALTIME_FANOUT = os.environ.get("REALTIME_FANOUT", "direct")
+    # Pub/sub channels ignore Redis db numbers; the prefix and db number keep servers apart.
+    REALTIME_PREFIX = os.environ.get("REALTIME_PREFIX", "pufferblow")
+    # A socket that cannot take a frame for this long is a stalled peer: it is dropped.
+    REALTIME_SEND_TIMEOUT = float(os.environ.get("REALTIME_SEND_TIMEOUT", 5))
+    # Client frames per user, shared by every process: this many per window (seconds).
+    REALTIME_FRAME_LIMIT = int(os.environ.get("REALTIME_FRAME_LIMIT", 60))
+    REALTIME_FRAME_WINDOW = int(os.environ.get("REALTIME_FRAME_WINDOW", 10))
+    # At most one typing event per user and channel in this many seconds.
+    REALTIME_TYPING_INTERVAL = 3
+    # A process refreshes its sockets' presence entries every TTL/3 s; a crashed process's
+    # entries lapse after the TTL and the presence sweep (queued once a minute by a web process
+    # holding sockets) marks their users offline.
+    REALTIME_PRESENCE_TTL = int(os.environ.get("REALTIME_PRESENCE_TTL", 90))
 
     CELERY = {
         # broker_url and result_backend default to REDIS_URL (set by celery_init_app).

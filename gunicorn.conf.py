@@ -4,8 +4,14 @@ import os
 bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '7575')}")
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
 workers = int(os.environ.get("GUNICORN_WORKERS", 2))
-# Threads bound the sockets a worker holds at once (plus the requests in flight).
-threads = int(os.environ.get("GUNICORN_THREADS", 64))
+# gthread: every open WebSocket holds one thread of its worker for its whole life, so threads
+# bound the sockets a worker holds (minus the HTTP requests in flight). 2 workers x 600 threads
+# hold 1,000 sockets with room for requests; raise GUNICORN_WORKERS / GUNICORN_THREADS, or use
+# GUNICORN_WORKER_CLASS=gevent for tens of thousands (see docs/realtime.md).
+threads = int(os.environ.get("GUNICORN_THREADS", 600))
+# The most clients a worker holds at once (gthread: sockets plus idle keep-alive connections;
+# gevent: every socket, so raise it for large communities).
+worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", max(1000, threads * 2)))
 # Spread new connections over the workers instead of letting one accept them all.
 reuse_port = True
 keepalive = 5
@@ -14,3 +20,20 @@ graceful_timeout = 20
 accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
+
+
+def post_worker_init(worker):
+    """On SIGTERM also close the worker's WebSockets (1001), so a restart need not wait them out."""
+    import signal
+    import threading
+
+    from app.realtime import hub
+
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def handle_term(signum, frame):
+        threading.Thread(target=hub.close_all, name="close-websockets", daemon=True).start()
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, handle_term)

@@ -37,11 +37,13 @@ def test_document_lists_every_served_route_and_method(api, app):
 
 def test_every_documented_operation_is_routed(api, app):
     adapter = app.url_map.bind("localhost")
+    sockets = {re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule) for rule in app.url_map.iter_rules()
+               if rule.websocket}
     for path, operations in _document(api)["paths"].items():
         concrete = re.sub(r"\{[^}]+\}", "00000000-0000-4000-8000-000000000000", path)
         for method in operations:
             try:
-                adapter.match(concrete, method=method.upper())
+                adapter.match(concrete, method=method.upper(), websocket=path in sockets)
             except (NotFound, MethodNotAllowed) as exc:
                 raise AssertionError(f"{method.upper()} {path} is documented but not served: {exc}")
             response = api.call(method.upper(), concrete)

@@ -5,7 +5,7 @@ import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, request
 from sqlalchemy.exc import IntegrityError
 
-from .. import audit, files, messaging
+from .. import audit, events, files, messaging
 from ..auth import current_user, login_required, staff_required
 from ..errors import APIError
 from ..extensions import db
@@ -66,9 +66,11 @@ def create_channel():
 @staff_required
 def delete_channel(channel_id: str):
     channel = messaging.visible_channel(current_user(), channel_id)
+    audience = events.channel_audience(channel)  # members are gone after the delete
     db.session.delete(channel)
     audit.record("channel_deleted", "Channel deleted", f"#{channel.name} was deleted", channel_id=channel.id)
     db.session.commit()
+    events.channel_deleted(channel_id, audience)
     return ok(message=f"Channel ID: '{channel_id}' deleted successfully")
 
 
@@ -116,6 +118,7 @@ def remove_user(channel_id: str):
     db.session.delete(membership)
     audit.record("member_removed", "Member removed", f"{user.username} left #{channel.name}", channel_id=channel.id)
     db.session.commit()
+    events.membership_revoked(channel, user.id)
     return ok(message=f"User ID: '{user.id}' removed from Channel ID: '{channel.id}'")
 
 
@@ -174,6 +177,7 @@ def send_message(channel_id: str):
         files.discard(received)
         raise
     files.process_later(received)
+    events.message_sent(message, channel)
     return ok(201, message="message sent successfully", message_id=message.id, attachments=message.attachments)
 
 
@@ -190,6 +194,7 @@ def mark_message_as_read(channel_id: str):
     message = messaging.channel_message(channel, message_id)
     messaging.advance_read_state(me.id, channel.id, message.id)
     db.session.commit()
+    events.read_receipt(me, channel, message.id)
     return ok(201, message="The message_id was successfully marked as read")
 
 
@@ -211,4 +216,5 @@ def delete_message(channel_id: str):
         audit.record("message_deleted", "Message deleted by a moderator", f"A message in #{channel.name}",
                      channel_id=channel.id, message_id=message.id, sender_id=message.sender_id)
     db.session.commit()
+    events.message_deleted(channel, message_id)
     return Response(status=204)

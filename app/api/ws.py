@@ -1,0 +1,150 @@
+"""WebSockets: /ws (every channel you may see) and /ws/channels/<channel_id> (one channel).
+
+The handshake is checked before the socket is accepted, so refusals are plain JSON HTTP errors.
+"""
+import json
+import logging
+
+from flask import Blueprint, current_app, g, request
+
+from .. import events, messaging, presence, realtime
+from ..auth import current_user
+from ..errors import APIError
+from ..extensions import db, sock
+from ..models import Message, User
+from ..openapi import doc
+
+log = logging.getLogger(__name__)
+bp = Blueprint("ws", __name__)
+
+_RESPONSES = {101: "Switching protocols: live events follow", 401: "Missing, invalid or expired auth_token"}
+
+
+@bp.before_request
+def handshake():
+    """Refuse before accepting (401 token, 404 unknown or hidden channel); else register the socket."""
+    user = current_user()
+    channel_id = (request.view_args or {}).get("channel_id")
+    if channel_id is not None:
+        messaging.visible_channel(user, channel_id)
+    if not current_app.config["REALTIME_COMPRESSION"]:
+        # The WebSocket library accepts whatever extension the client offers; without the offer
+        # it sends plain frames, which the hub builds once for every socket.
+        request.environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
+    conn = realtime.Connection(user.id, user.username, channel_id)
+    # Registered and counted before the 101 goes out: an event published right after it is not
+    # missed, and presence never sees a gap between a client's sockets.
+    realtime.hub.register(conn)
+    g.ws_conn = conn
+    presence.socket_opened(conn)
+
+
+@bp.teardown_request
+def forget(_exc=None):
+    conn = g.pop("ws_conn", None)
+    if conn is None:
+        return
+    realtime.hub.unregister(conn)
+    conn.close(None, None)
+    try:
+        presence.socket_closed(conn)
+    except Exception:  # a Redis hiccup here must not hide the closed socket; the sweep catches up
+        log.warning("could not record a closed socket", exc_info=True)
+
+
+@sock.route("/ws", bp=bp)
+@doc("WebSocket: live events of every channel you may see (messages, deletions, read receipts, "
+     "typing, presence)", responses=_RESPONSES, tag="websocket")
+def all_channels(ws):
+    serve(ws)
+
+
+@sock.route("/ws/channels/<channel_id>", bp=bp)
+@doc("WebSocket: live events of one channel", responses={**_RESPONSES, 404: "Unknown channel"},
+     tag="websocket")
+def one_channel(ws, channel_id):
+    serve(ws)
+
+
+def serve(ws) -> None:
+    """Answer client frames until the socket closes; live events arrive from the subscriber thread."""
+    conn = g.ws_conn
+    db.session.remove()  # a socket may wait for hours: hold no database connection meanwhile
+    conn.attach(ws, current_app.config["REALTIME_SEND_TIMEOUT"])
+    while not conn.closed:
+        data = ws.receive()
+        if data is not None:
+            handle_frame(conn, data)
+            db.session.remove()
+
+
+def reply(conn: realtime.Connection, frame: dict) -> None:
+    conn.send(json.dumps(frame))
+
+
+def reply_error(conn: realtime.Connection, status: int, code: str, detail: str, **extra) -> None:
+    reply(conn, {"type": "error", "status_code": status, "code": code, "detail": detail, **extra})
+
+
+def handle_frame(conn: realtime.Connection, data) -> None:
+    """Throttle, parse and dispatch one client frame; every failure becomes an error frame."""
+    try:
+        allowed, retry_after = events.frame_allowed(conn.user_id)
+        if not allowed:
+            return reply_error(conn, 429, "RATE_LIMITED", "Too many frames: slow down", retry_after=retry_after)
+        try:
+            frame = json.loads(data) if isinstance(data, str) else None
+        except ValueError:
+            frame = None
+        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+            return reply_error(conn, 400, "INVALID_FRAME", 'Frames are JSON objects with a string "type"')
+        handler = HANDLERS.get(frame["type"])
+        if handler is None:
+            return reply_error(conn, 400, "UNKNOWN_FRAME_TYPE",
+                               f"Unknown frame type; expected one of: {', '.join(sorted(HANDLERS))}")
+        handler(conn, frame)
+    except APIError as exc:
+        db.session.rollback()
+        reply_error(conn, exc.status, exc.code, exc.detail)
+    except Exception:
+        db.session.rollback()
+        log.exception("a websocket frame failed")
+        reply_error(conn, 500, "INTERNAL_ERROR", "Internal server error")
+
+
+def _user(conn: realtime.Connection) -> User:
+    user = db.session.get(User, conn.user_id)
+    if user is None:
+        raise APIError(401, "The account no longer exists", "INVALID_AUTH_TOKEN")
+    return user
+
+
+def on_ping(conn: realtime.Connection, _frame: dict) -> None:
+    reply(conn, {"type": "pong"})
+
+
+def on_typing(conn: realtime.Connection, frame: dict) -> None:
+    """On /ws the frame names its channel_id; on a channel socket it is that channel."""
+    channel_id = conn.channel_id or frame.get("channel_id")
+    if not isinstance(channel_id, str):
+        raise APIError(400, "channel_id is required on /ws", "INVALID_FRAME")
+    user = _user(conn)
+    events.typing(user, messaging.visible_channel(user, channel_id))
+
+
+def on_read_confirmation(conn: realtime.Connection, frame: dict) -> None:
+    """Mark read for this user only (never for everyone), then emit read_receipt."""
+    message_id = frame.get("message_id")
+    if not isinstance(message_id, str) or not messaging.MESSAGE_ID_RE.fullmatch(message_id):
+        raise APIError(400, "message_id is required", "INVALID_FRAME")
+    user = _user(conn)
+    message = db.session.get(Message, message_id)
+    if message is None or (conn.channel_id and message.channel_id != conn.channel_id):
+        raise APIError(404, "Message not found", "UNKNOWN_MESSAGE")
+    channel = messaging.visible_channel(user, message.channel_id)
+    messaging.advance_read_state(user.id, channel.id, message.id)
+    db.session.commit()
+    events.read_receipt(user, channel, message.id)
+
+
+HANDLERS = {"ping": on_ping, "typing": on_typing, "read_confirmation": on_read_confirmation}

@@ -1,0 +1,86 @@
+"""Presence: a user's open sockets counted across every process and host in Redis.
+
+One sorted set per user holds an entry per socket whose score is its expiry; the process that
+holds the socket refreshes it, so the sockets of a process that died lapse on their own.
+"""
+import time
+from datetime import datetime, timezone
+
+from flask import current_app
+
+from .extensions import redis
+from .ids import iso
+from .realtime import Connection, enqueue, namespace, publish
+
+SWEEP_INTERVAL = 60  # seconds between presence sweeps, fleet-wide
+
+
+def presence_key(user_id: str) -> str:
+    return f"{namespace()}:presence:{user_id}"
+
+
+def presence_users_key() -> str:
+    """The users whose presence sockets made online: the sweep looks only at them."""
+    return f"{namespace()}:presence-users"
+
+
+def refresh(conns: list[Connection], ttl: int) -> None:
+    """Push the expiry of this process's socket entries forward."""
+    pipe = redis.pipeline(transaction=False)
+    for conn in conns:
+        if conn.counted:
+            pipe.zadd(presence_key(conn.user_id), {conn.key: time.time() + ttl})
+            pipe.expire(presence_key(conn.user_id), ttl)
+    pipe.execute()
+
+
+def queue_sweep() -> None:
+    """Queue fanout.sweep_presence at most once a minute for the whole fleet (whoever ticks first)."""
+    if redis.set(f"{namespace()}:presence-sweep-due", 1, nx=True, ex=SWEEP_INTERVAL):
+        enqueue("fanout.sweep_presence")
+
+
+def live_socket_count(user_id: str) -> int:
+    """The user's open sockets across every process and host (lapsed entries dropped first)."""
+    pipe = redis.pipeline()
+    pipe.zremrangebyscore(presence_key(user_id), "-inf", time.time())
+    pipe.zcard(presence_key(user_id))
+    return pipe.execute()[1]
+
+
+def _presence_change(conn: Connection, opened: bool) -> int:
+    key, ttl = presence_key(conn.user_id), current_app.config["REALTIME_PRESENCE_TTL"]
+    pipe = redis.pipeline()  # one transaction: exactly one socket sees the 0 <-> 1 transition
+    pipe.zremrangebyscore(key, "-inf", time.time())
+    if opened:
+        pipe.zadd(key, {conn.key: time.time() + ttl})
+    else:
+        pipe.zrem(key, conn.key)
+    pipe.zcard(key)
+    pipe.expire(key, ttl)
+    return pipe.execute()[2]
+
+
+def socket_opened(conn: Connection) -> None:
+    """Count the socket; the user's first socket anywhere makes them online."""
+    conn.counted = True
+    if _presence_change(conn, opened=True) == 1:
+        announce_presence(conn.user_id, conn.username, "online")
+
+
+def socket_closed(conn: Connection) -> None:
+    """Forget the socket; after the user's last one closes they are offline."""
+    if conn.counted:
+        conn.counted = False
+        if _presence_change(conn, opened=False) == 0:
+            announce_presence(conn.user_id, conn.username, "offline")
+
+
+def announce_presence(user_id: str, username: str, status: str, record: bool = True) -> None:
+    """Publish the presence frame now; storing status and last_seen is the fanout.presence task's work."""
+    last_seen = iso(datetime.now(timezone.utc)) if status == "offline" else None
+    redis.sadd(presence_users_key(), user_id)
+    publish("broadcast", {"type": "presence", "user_id": user_id, "username": username, "status": status,
+                          "last_seen": last_seen})
+    if record:
+        enqueue("fanout.presence", user_id)

@@ -1,0 +1,253 @@
+"""Real-time benchmark: 1,000 sockets on one channel, one message every 100 ms for 10 s.
+
+Prints delivery latency (HTTP send to frame receipt) p50/p99 and delivered vs expected, for both
+fan-out modes (direct publish from the request, and through the fanout.deliver Celery task), plus
+the latency of one socket under no load, which isolates the cost of the Celery hop.
+
+Run: .venv/bin/python bench/bench_realtime.py [--mode direct|celery] [--sockets N] [--worker-class gevent]
+                                              [--deflate]
+(gevent is not a default dependency: pip install gevent first to try that worker.)
+The clients are two processes of a small asyncio WebSocket client, on the same 2 cores as the server.
+"""
+import argparse
+import asyncio
+import base64
+import http.client
+import json
+import multiprocessing
+import os
+import struct
+import subprocess
+import sys
+import time
+import zlib
+
+import psutil
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench.common import bench_env, percentile, report  # noqa: E402
+from scripts.stack import Stack  # noqa: E402
+
+USERS = 200
+RATE, DURATION = 10, 10.0  # messages per second, seconds
+
+
+def seed(env: dict, users: int) -> dict:
+    """An owner, a public channel and `users` accounts with tokens."""
+    from app import create_app
+    from app.accounts import create_user
+    from app.auth import issue_token
+    from app.extensions import db
+    from app.models import Channel
+
+    # Explicit URLs: Config read the environment when it was first imported (the previous mode's).
+    app = create_app(DATA_DIR=env["PUFFERBLOW_DATA_DIR"], SQLALCHEMY_DATABASE_URI=env["DATABASE_URL"],
+                     REDIS_URL=env["REDIS_URL"])
+    with app.app_context():
+        owner = create_user("benchowner", "benchmark-password")
+        channel = Channel(name="bench", name_key="bench", created_by=owner.id)
+        db.session.add(channel)
+        tokens = [issue_token(owner)[0]]
+        for index in range(users):
+            tokens.append(issue_token(create_user(f"reader{index}", "benchmark-password"))[0])
+        db.session.commit()
+        return {"channel_id": channel.id, "owner_token": tokens[0], "tokens": tokens[1:]}
+
+
+async def _open(host: str, port: int, path: str, deflate: bool):
+    reader, writer = await asyncio.open_connection(host, port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    offer = "Sec-WebSocket-Extensions: permessage-deflate\r\n" if deflate else ""
+    writer.write((f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{offer}\r\n").encode())
+    head = await reader.readuntil(b"\r\n\r\n")
+    if b" 101 " not in head.split(b"\r\n", 1)[0]:
+        raise RuntimeError(head.decode(errors="replace"))
+    if deflate and b"permessage-deflate" not in head.lower():
+        raise RuntimeError("the server did not accept permessage-deflate")
+    return reader, writer
+
+
+async def _frames(reader, writer):
+    """Server frames (unmasked) as (opcode, payload); compressed ones are inflated, pings answered."""
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    while True:
+        first, second = await reader.readexactly(2)
+        length = second & 0x7F
+        if length == 126:
+            length = struct.unpack("!H", await reader.readexactly(2))[0]
+        elif length == 127:
+            length = struct.unpack("!Q", await reader.readexactly(8))[0]
+        payload = await reader.readexactly(length)
+        if first & 0x40:  # RSV1: permessage-deflate (the context carries over between messages)
+            payload = inflater.decompress(payload + b"\x00\x00\xff\xff")
+        opcode = first & 0x0F
+        if opcode == 0x9:  # ping -> masked pong
+            mask = os.urandom(4)
+            writer.write(bytes([0x8A, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+        elif opcode == 0x8:
+            return
+        else:
+            yield opcode, payload
+
+
+async def _client_main(ws_url: str, paths: list[str], expected: int, deflate: bool, ready, go, results) -> None:
+    host, port = ws_url.split("//", 1)[1].split(":")
+    gate = asyncio.Semaphore(50)
+
+    async def open_one(path):
+        async with gate:
+            return await _open(host, int(port), path, deflate)
+
+    conns = await asyncio.gather(*(open_one(p) for p in paths))
+    ready.put(len(conns))
+    await asyncio.get_running_loop().run_in_executor(None, go.wait)
+    latencies, counts, duplicates = [], [], 0
+
+    async def read(reader, writer):
+        nonlocal duplicates
+        seen = set()
+        try:
+            async for _opcode, payload in _frames(reader, writer):
+                received = time.time()
+                frame = json.loads(payload)
+                if frame.get("type") != "message":
+                    continue
+                _, seq, sent = frame["message"].split()
+                if seq in seen:
+                    duplicates += 1
+                    continue
+                seen.add(seq)
+                latencies.append(received - float(sent))
+                if len(seen) == expected:
+                    break
+        finally:
+            counts.append(len(seen))
+            writer.close()
+
+    tasks = [asyncio.ensure_future(read(r, w)) for r, w in conns]
+    await asyncio.wait(tasks, timeout=DURATION + 20)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    results.put({"latencies": latencies, "delivered": sum(counts), "duplicates": duplicates})
+
+
+def _client(ws_url, paths, expected, deflate, ready, go, results) -> None:
+    asyncio.run(_client_main(ws_url, paths, expected, deflate, ready, go, results))
+
+
+def _send(conn: http.client.HTTPConnection, path: str, seq: int) -> float:
+    started = time.time()
+    body = json.dumps({"message": f"bench {seq} {started:.6f}"})
+    conn.request("POST", path, body, {"Content-Type": "application/json"})
+    response = conn.getresponse()
+    response.read()
+    if response.status != 201:
+        raise RuntimeError(f"send_message answered {response.status}")
+    return time.time() - started
+
+
+def idle_latency(stack: Stack, ids: dict, count: int = 300) -> list[float]:
+    """One socket, one message at a time: the hop cost without fan-out load."""
+    ctx = multiprocessing.get_context("spawn")
+    ready, results, go = ctx.Queue(), ctx.Queue(), ctx.Event()
+    path = f"/ws/channels/{ids['channel_id']}?auth_token={ids['tokens'][0]}"
+    client = ctx.Process(target=_client, args=(stack.ws_url, [path], count, False, ready, go, results))
+    client.start()
+    ready.get(timeout=30)
+    go.set()
+    conn = http.client.HTTPConnection(stack.url.split("//", 1)[1])
+    send_path = f"/api/v1/channels/{ids['channel_id']}/send_message?auth_token={ids['owner_token']}"
+    for seq in range(count):
+        _send(conn, send_path, seq)
+        time.sleep(0.02)
+    outcome = results.get(timeout=60)
+    client.join()
+    return outcome["latencies"]
+
+
+def fan_out(stack: Stack, ids: dict, sockets: int, deflate: bool, processes: int = 2) -> dict:
+    """`sockets` sockets split over client processes; RATE messages/s for DURATION seconds."""
+    ctx = multiprocessing.get_context("spawn")
+    ready, results, go = ctx.Queue(), ctx.Queue(), ctx.Event()
+    paths = [f"/ws/channels/{ids['channel_id']}?auth_token={ids['tokens'][n % len(ids['tokens'])]}"
+             for n in range(sockets)]
+    messages = int(RATE * DURATION)
+    clients = [ctx.Process(target=_client, args=(stack.ws_url, paths[n::processes], messages, deflate, ready, go,
+                                                 results))
+               for n in range(processes)]
+    started = time.perf_counter()
+    for client in clients:
+        client.start()
+    connected = sum(ready.get(timeout=120) for _ in clients)
+    connect_time = time.perf_counter() - started
+    workers = psutil.Process(stack.web.process.pid).children()
+    memory = sum(worker.memory_info().rss for worker in workers) / 2**20
+    threads = sum(worker.num_threads() for worker in workers)
+    go.set()
+    time.sleep(0.5)  # let the readers start
+    conn = http.client.HTTPConnection(stack.url.split("//", 1)[1])
+    send_path = f"/api/v1/channels/{ids['channel_id']}/send_message?auth_token={ids['owner_token']}"
+    send_times, begin = [], time.perf_counter()
+    for seq in range(messages):
+        send_times.append(_send(conn, send_path, seq))
+        time.sleep(max(0.0, begin + (seq + 1) / RATE - time.perf_counter()))
+    outcomes = [results.get(timeout=DURATION + 60) for _ in clients]
+    for client in clients:
+        client.join()
+    latencies = [value for outcome in outcomes for value in outcome["latencies"]]
+    return {"connected": connected, "connect_s": connect_time, "messages": messages, "rss_mb": memory,
+            "threads": threads,
+            "expected": messages * sockets, "delivered": sum(o["delivered"] for o in outcomes),
+            "duplicates": sum(o["duplicates"] for o in outcomes), "latencies": latencies,
+            "send_p50_ms": percentile(send_times, 0.5) * 1000}
+
+
+def run_mode(mode: str, sockets: int, worker_class: str, deflate: bool) -> float:
+    """Run one fan-out mode; returns its one-socket p50 in ms."""
+    compression = ", permessage-deflate" if deflate else ""
+    print(f"realtime fan-out, REALTIME_FANOUT={mode}, gunicorn {worker_class}{compression}", flush=True)
+    with bench_env({"REALTIME_FANOUT": mode, "GUNICORN_ACCESSLOG": "", "REALTIME_COMPRESSION": str(int(deflate))}) as env:
+        subprocess.run([os.path.join(os.path.dirname(sys.executable), "flask"), "--app", "wsgi", "db", "upgrade"],
+                       check=True, capture_output=True)
+        ids = seed(env, USERS)
+        threads = sockets // 2 + 64  # every socket holds a gthread thread; room for the HTTP sends
+        with Stack(env, web_workers=2, threads=threads, celery_worker=True, worker_class=worker_class) as stack:
+            idle = idle_latency(stack, ids)
+            report("one socket, one message at a time: send -> receipt p50 / p99",
+                   f"{percentile(idle, 0.5) * 1000:.2f} / {percentile(idle, 0.99) * 1000:.2f}", "ms")
+            result = fan_out(stack, ids, sockets, deflate)
+            lat = result["latencies"]
+            held_by = f"{threads} threads" if worker_class == "gthread" else worker_class
+            report(f"sockets connected (2 workers, {held_by})", f"{result['connected']:,}")
+            report("time to open them", result["connect_s"], "s")
+            report("gunicorn workers while holding them: RSS / OS threads",
+                   f"{result['rss_mb']:.0f} MB / {result['threads']:,}")
+            report(f"{result['messages']} messages at {RATE}/s: send_message p50", result["send_p50_ms"], "ms")
+            report(f"{sockets:,} sockets: send -> receipt p50 / p99 / max",
+                   f"{percentile(lat, 0.5) * 1000:.1f} / {percentile(lat, 0.99) * 1000:.1f} / "
+                   f"{max(lat, default=float('nan')) * 1000:.1f}", "ms")
+            report("machine load average (1 min) after the run, on 2 cores", os.getloadavg()[0])
+            report("delivered / expected (target: all; p99 < 250 ms)",
+                   f"{result['delivered']:,} / {result['expected']:,} (lost {result['expected'] - result['delivered']:,},"
+                   f" duplicates {result['duplicates']})")
+            return percentile(idle, 0.5) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mode", choices=["direct", "celery", "both"], default="both")
+    parser.add_argument("--sockets", type=int, default=1000)
+    parser.add_argument("--worker-class", choices=["gthread", "gevent"], default="gthread")
+    parser.add_argument("--deflate", action="store_true", help="turn REALTIME_COMPRESSION on; clients negotiate permessage-deflate as browsers do")
+    args = parser.parse_args()
+    idle = {mode: run_mode(mode, args.sockets, args.worker_class, args.deflate)
+            for mode in (["direct", "celery"] if args.mode == "both" else [args.mode])}
+    if len(idle) == 2:
+        report("the Celery hop: one-socket p50, celery minus direct", idle["celery"] - idle["direct"], "ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""WebSocket test helpers: real sockets (websocket-client) against a real gunicorn stack."""
+import base64
+import json
+import os
+import socket
+import time
+
+import requests
+import websocket
+
+STACK_ENV = {"REALTIME_FRAME_LIMIT": "40", "REALTIME_FRAME_WINDOW": "60"}
+
+
+def connect(stack, path: str, token: str | None = None, headers: list[str] | None = None,
+            timeout: float = 5) -> websocket.WebSocket:
+    url = stack.ws_url + path + (f"?auth_token={token}" if token else "")
+    return websocket.create_connection(url, timeout=timeout, header=headers or [])
+
+
+def open_raw(stack, path: str, token: str, deflate: bool = False):
+    """A hand-made handshake (optionally offering permessage-deflate): (socket, reader, response head)."""
+    host, port = stack.url.split("//", 1)[1].split(":")
+    raw = socket.create_connection((host, int(port)), timeout=10)
+    offer = "Sec-WebSocket-Extensions: permessage-deflate\r\n" if deflate else ""
+    raw.sendall((f"GET {path}?auth_token={token} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                 "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                 f"Sec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}\r\n{offer}\r\n").encode())
+    reader = raw.makefile("rb")
+    head = b"".join(iter(reader.readline, b"\r\n"))
+    assert b" 101 " in head.split(b"\r\n", 1)[0], head
+    return raw, reader, head
+
+
+def read_raw_frame(reader) -> tuple[int, bytes]:
+    """One server frame from a hand-made socket: (first byte, payload)."""
+    first, second = reader.read(2)
+    size = second & 0x7F
+    if size >= 126:
+        size = int.from_bytes(reader.read(2 if size == 126 else 8), "big")
+    return first, reader.read(size)
+
+
+def refusal(stack, path: str, token: str | None = None, headers: list[str] | None = None):
+    """The HTTP status and JSON body of a refused handshake."""
+    try:
+        connect(stack, path, token, headers).close()
+    except websocket.WebSocketBadStatusException as exc:
+        return exc.status_code, json.loads(exc.resp_body)
+    raise AssertionError("the handshake was accepted")
+
+
+def next_frame(ws, kind: str | None = None, timeout: float = 5) -> dict:
+    """The next frame of the given type (others are skipped); fails after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, f"no {kind or 'frame'} within {timeout} s"
+        ws.settimeout(remaining)
+        try:
+            frame = json.loads(ws.recv())
+        except websocket.WebSocketTimeoutException:
+            raise AssertionError(f"no {kind or 'frame'} within {timeout} s") from None
+        if kind is None or frame["type"] == kind:
+            return frame
+
+
+def frames_within(ws, seconds: float) -> list[dict]:
+    """Every frame that arrives within the given time."""
+    frames, deadline = [], time.monotonic() + seconds
+    while (remaining := deadline - time.monotonic()) > 0:
+        ws.settimeout(remaining)
+        try:
+            frames.append(json.loads(ws.recv()))
+        except websocket.WebSocketTimeoutException:
+            break
+    return frames
+
+
+def close_code(ws, timeout: float = 5) -> int:
+    """Wait for the server's close frame and return its code."""
+    ws.settimeout(timeout)
+    while True:
+        opcode, data = ws.recv_data(control_frame=True)
+        if opcode == websocket.ABNF.OPCODE_CLOSE:
+            return int.from_bytes(data[:2], "big")
+
+
+def http(stack, method: str, path: str, token: str, **kwargs) -> requests.Response:
+    """A request through the stack's gunicorn on a fresh connection (any worker may take it)."""
+    return requests.request(method, stack.url + path, params={"auth_token": token}, timeout=10, **kwargs)

@@ -1,0 +1,62 @@
+"""Fan-out side work: the Celery-path message delivery and presence bookkeeping."""
+import logging
+
+from celery import shared_task
+
+from app import events, presence, realtime
+from app.extensions import db, redis
+from app.ids import utcnow
+from app.models import Channel, Message, User
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(name="fanout.deliver")
+def deliver(message_id: str) -> bool:
+    """REALTIME_FANOUT=celery: resolve who may see the message and publish it."""
+    message = db.session.get(Message, message_id)
+    if message is None:  # deleted before the task ran: nothing to announce
+        return False
+    events.deliver_message(message, db.session.get(Channel, message.channel_id))
+    return True
+
+
+@shared_task(name="fanout.presence")
+def record_presence(user_id: str) -> str | None:
+    """Store status and last_seen from the live socket count, so task order does not matter."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        return None
+    if presence.live_socket_count(user_id):
+        if user.status == "offline":
+            user.status = "online"
+    else:
+        user.status = "offline"
+        redis.srem(presence.presence_users_key(), user_id)
+    user.last_seen = utcnow()
+    db.session.commit()
+    return user.status
+
+
+@shared_task(name="fanout.sweep_presence")
+def sweep_presence() -> int:
+    """Mark offline the users whose sockets lived on a process that died (their entries lapsed)."""
+    if not redis.set(realtime.namespace() + ":lock:sweep_presence", 1, nx=True, ex=50):
+        return 0  # single-flight: another sweep is running
+    swept = 0
+    for raw in redis.smembers(presence.presence_users_key()):
+        user_id = raw.decode()
+        if presence.live_socket_count(user_id):
+            continue
+        try:
+            user = db.session.get(User, user_id)
+            if user is not None and user.status != "offline":
+                presence.announce_presence(user.id, user.username, "offline", record=False)
+                user.status, user.last_seen = "offline", utcnow()
+                db.session.commit()
+            redis.srem(presence.presence_users_key(), user_id)
+            swept += 1
+        except Exception:  # one bad row must not stop the sweep
+            db.session.rollback()
+            log.exception("presence sweep failed for %s", user_id)
+    return swept
