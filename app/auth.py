@@ -51,8 +51,11 @@ def issue_token(user: User) -> tuple[str, datetime]:
     return token, expires_at
 
 
-def revoke_tokens(user: User) -> None:
+def revoke_tokens(user: User) -> list[str]:
+    """Delete every token of the user; returns their digests (sockets opened with them close)."""
+    digests = list(db.session.scalars(sa.select(AuthToken.token_hash).where(AuthToken.user_id == user.id)))
     db.session.execute(sa.delete(AuthToken).where(AuthToken.user_id == user.id))
+    return digests
 
 
 def request_token() -> str | None:

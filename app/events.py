@@ -58,6 +58,12 @@ def membership_revoked(channel: Channel, user_id: str) -> None:
             user_id=user_id)
 
 
+def tokens_revoked(user_id: str, digests: list[str]) -> None:
+    """After a token reset: every process closes the sockets opened with the revoked tokens (4001)."""
+    if digests:
+        publish("tokens_revoked", {"type": "session_revoked"}, None, [user_id], user_id=user_id, digests=digests)
+
+
 def channel_deleted(channel_id: str, audience: list[str] | None) -> None:
     """Close the channel's sockets and tell /ws sockets; audience is taken before the delete."""
     publish("channel_deleted", {"type": "channel_deleted", "channel_id": channel_id}, channel_id, audience)

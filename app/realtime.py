@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 import uuid
+from datetime import datetime
 
 import redis as redis_lib
 from flask import Flask, current_app
@@ -17,10 +18,12 @@ from wsproto.events import TextMessage
 
 from .errors import APIError
 from .extensions import redis
+from .ids import utcnow
 
 log = logging.getLogger(__name__)
 
 # Close codes of SPEC section 10.
+CLOSE_UNAUTHORIZED = 4001
 CLOSE_UNKNOWN_CHANNEL = 4004
 PENDING_LIMIT = 500
 
@@ -34,9 +37,12 @@ def namespace() -> str:
 class Connection:
     """One open socket: who holds it, what it listens to, and the lock its sends take."""
 
-    def __init__(self, user_id: str, username: str, channel_id: str | None):
+    def __init__(self, user_id: str, username: str, channel_id: str | None, token_digest: str = "",
+                 expires_at: datetime | None = None):
         self.key = ""  # "<process id>:<socket id>", given when the hub registers it
         self.user_id, self.username, self.channel_id = user_id, username, channel_id
+        # The token it was opened with: the socket closes when that token is revoked or expires.
+        self.token_digest, self.expires_at = token_digest, expires_at
         self.lock = threading.Lock()
         self.ws = None
         self.pending: list[str] = []  # frames published between registration and the handshake
@@ -149,7 +155,7 @@ class Hub:
             pubsub = client.pubsub()
             try:
                 pubsub.subscribe(channel)
-                next_refresh = 0.0
+                next_refresh = next_expiry_check = 0.0
                 while True:
                     message = pubsub.get_message(timeout=1.0)
                     if message and message["type"] == "subscribe":
@@ -159,6 +165,9 @@ class Hub:
                             self.dispatch(message["data"])
                         except Exception:  # one bad event must not stop delivery for the process
                             log.exception("could not deliver a live event")
+                    if time.monotonic() >= next_expiry_check:
+                        next_expiry_check = time.monotonic() + 1
+                        self.close_expired()
                     if time.monotonic() >= next_refresh:
                         next_refresh = time.monotonic() + ttl / 3
                         with app.app_context():
@@ -184,10 +193,23 @@ class Hub:
         for conn in self.connections():
             conn.close(code, reason)
 
+    def close_expired(self) -> None:
+        """Close the sockets whose auth_token has expired since they opened."""
+        now = utcnow()
+        for conn in self.connections():
+            if conn.expires_at is not None and conn.expires_at <= now:
+                conn.close(CLOSE_UNAUTHORIZED, "auth_token expired")
+
     def dispatch(self, data: bytes) -> None:
         """Deliver one published event to this process's sockets that may see it."""
         event = json.loads(data)
         kind, channel_id = event["kind"], event.get("channel_id")
+        if kind == "tokens_revoked":  # a token reset: the sockets opened with the old tokens close
+            revoked = set(event["digests"])
+            for conn in self.connections():
+                if conn.user_id == event["user_id"] and conn.token_digest in revoked:
+                    conn.close(CLOSE_UNAUTHORIZED, "auth_token revoked")
+            return
         with self.lock:
             per_channel = list(self.channel_sockets.get(channel_id, ())) if channel_id else []
             everywhere = list(self.all_sockets)

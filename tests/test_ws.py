@@ -7,6 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from api_helpers import make_channel, send
+from conftest import PASSWORD
 from scripts.stack import Stack
 from tests.ws_support import (STACK_ENV, close_code, connect, frames_within, http, next_frame, open_raw,
                               read_raw_frame, refusal)
@@ -48,6 +49,37 @@ def test_expired_token_is_refused(stack, app, api, user):
         db.session.commit()
     status, body = refusal(stack, "/ws", token=user["token"])
     assert (status, body["code"]) == (401, "INVALID_AUTH_TOKEN")
+
+
+def test_token_reset_closes_the_sockets_opened_with_old_tokens(stack, api, user, other_user, general):
+    second = api.call("POST", "/api/v1/users/signin", json={"username": user["username"], "password": PASSWORD})
+    old_tokens = [user["token"], second.get_json()["auth_token"]]
+    sockets = [connect(stack, "/ws", old_tokens[0]), connect(stack, f"/ws/channels/{general}", old_tokens[1])]
+    bystander = connect(stack, "/ws", other_user["token"])
+    reset = api.call("POST", "/api/v1/users/profile/reset-auth-token", token=user["token"], json={"password": PASSWORD})
+    assert reset.status_code == 200
+    assert [close_code(ws) for ws in sockets] == [4001, 4001]
+    fresh = connect(stack, "/ws", reset.get_json()["auth_token"])  # the new token opens sockets as usual
+    bystander.send('{"type": "ping"}')
+    assert next_frame(bystander, "pong") == {"type": "pong"}  # other users' sockets stay open
+    fresh.send('{"type": "ping"}')
+    assert next_frame(fresh, "pong") == {"type": "pong"}
+    fresh.close()
+    bystander.close()
+
+
+def test_socket_closes_when_its_token_expires(stack, app, api, user):
+    from app.extensions import db
+    from app.ids import utcnow
+    from app.models import AuthToken
+    with app.app_context():
+        db.session.execute(sa.update(AuthToken).where(AuthToken.user_id == user["id"])
+                           .values(expires_at=utcnow() + timedelta(seconds=2)))
+        db.session.commit()
+    ws = connect(stack, "/ws", user["token"])
+    ws.send('{"type": "ping"}')
+    assert next_frame(ws, "pong") == {"type": "pong"}
+    assert close_code(ws, timeout=10) == 4001
 
 
 def test_bearer_header_and_member_of_private_channel(stack, api, owner, user):

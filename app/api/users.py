@@ -3,7 +3,7 @@ import sqlalchemy as sa
 from flask import Blueprint
 from sqlalchemy.exc import IntegrityError
 
-from .. import audit
+from .. import audit, events
 from ..accounts import USERNAME_RE, USERNAME_RULE, create_user, password_problem, username_taken
 from ..auth import (check_password, current_user, hash_password, issue_token, login_required, owner_required,
                     revoke_tokens)
@@ -142,10 +142,11 @@ def reset_auth_token():
     params.done()
     if not check_password(me, password):
         raise APIError(401, "Password is wrong", "INVALID_PASSWORD")
-    revoke_tokens(me)
+    revoked = revoke_tokens(me)
     fields = _token_fields(me)
     audit.record("token_reset", "Auth token reset", f"{me.username} replaced their auth_token", user=me)
     db.session.commit()
+    events.tokens_revoked(me.id, revoked)
     return ok(message="auth_token reset successfully", **fields)
 
 

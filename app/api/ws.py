@@ -8,10 +8,10 @@ import logging
 from flask import Blueprint, current_app, g, request
 
 from .. import events, messaging, presence, realtime
-from ..auth import current_user
+from ..auth import current_user, request_token, token_digest
 from ..errors import APIError
 from ..extensions import db, sock
-from ..models import Message, User
+from ..models import AuthToken, Message, User
 from ..openapi import doc
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,11 @@ def handshake():
         # The WebSocket library accepts whatever extension the client offers; without the offer
         # it sends plain frames, which the hub builds once for every socket.
         request.environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
-    conn = realtime.Connection(user.id, user.username, channel_id)
+    digest = token_digest(request_token())
+    token_row = db.session.get(AuthToken, digest)
+    if token_row is None:  # revoked since current_user() checked it
+        raise APIError(401, "The auth_token is invalid or has expired", "INVALID_AUTH_TOKEN")
+    conn = realtime.Connection(user.id, user.username, channel_id, digest, token_row.expires_at)
     # Registered and counted before the 101 goes out: an event published right after it is not
     # missed, and presence never sees a gap between a client's sockets.
     realtime.hub.register(conn)
