@@ -8,7 +8,6 @@ Run: .venv/bin/python bench/bench_admin.py  (or `make bench` for every benchmark
 """
 import os
 import statistics
-import subprocess
 import sys
 
 import psutil
@@ -59,8 +58,6 @@ def measure(env: dict, extra: dict) -> dict:
 def main() -> None:
     print("admin: rate limiter + blocked-address check", flush=True)
     with bench_env() as env:
-        subprocess.run([os.path.join(os.path.dirname(sys.executable), "flask"), "--app", "wsgi", "db", "upgrade"],
-                       check=True, capture_output=True)
         seed_blocklist()
         off, on = [], []
         for _ in range(ROUNDS):

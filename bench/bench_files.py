@@ -7,7 +7,6 @@ import http.client
 import io
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -155,8 +154,6 @@ def avatar_path(stack: Stack, token: str) -> str:
 def main() -> None:
     print("files", flush=True)
     with bench_env() as env:
-        subprocess.run([os.path.join(os.path.dirname(sys.executable), "flask"), "--app", "wsgi", "db", "upgrade"],
-                       check=True, capture_output=True)
         token = seed_owner()
         images = [multipart("file", one_mib_png(seed), f"{seed}.png") for seed in range(400)]
         size_mib = statistics.mean(len(body) for body, _ in images) / MIB

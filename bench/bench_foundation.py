@@ -4,7 +4,6 @@ Run: .venv/bin/python bench/bench_foundation.py  (or `make bench` for every benc
 Set BENCH_BIG_CHANNEL (default 1000000) to seed a smaller deep channel on a slow disk.
 """
 import os
-import subprocess
 import sys
 import time
 
@@ -61,8 +60,6 @@ def seed(env: dict) -> dict:
 def main() -> None:
     print("foundation", flush=True)
     with bench_env() as env:
-        subprocess.run([os.path.join(os.path.dirname(sys.executable), "flask"), "--app", "wsgi", "db", "upgrade"],
-                       check=True, capture_output=True)
         started = time.perf_counter()
         ids = seed(env)
         report(f"seeded {SMALL:,} + {BIG:,} messages in", time.perf_counter() - started, "s")

@@ -17,7 +17,6 @@ import json
 import multiprocessing
 import os
 import struct
-import subprocess
 import sys
 import time
 import zlib
@@ -210,8 +209,6 @@ def run_mode(mode: str, sockets: int, worker_class: str, deflate: bool) -> float
     compression = ", permessage-deflate" if deflate else ""
     print(f"realtime fan-out, REALTIME_FANOUT={mode}, gunicorn {worker_class}{compression}", flush=True)
     with bench_env({"REALTIME_FANOUT": mode, "GUNICORN_ACCESSLOG": "", "REALTIME_COMPRESSION": str(int(deflate))}) as env:
-        subprocess.run([os.path.join(os.path.dirname(sys.executable), "flask"), "--app", "wsgi", "db", "upgrade"],
-                       check=True, capture_output=True)
         ids = seed(env, USERS)
         threads = sockets // 2 + 64  # every socket holds a gthread thread; room for the HTTP sends
         with Stack(env, web_workers=2, threads=threads, celery_worker=True, worker_class=worker_class) as stack:

@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -20,7 +21,8 @@ from scripts.embedded_redis import start_redis, stop_redis  # noqa: E402
 
 @contextmanager
 def bench_env(extra: dict | None = None):
-    """A fresh data dir, SQLite database and private Redis; yields the env for Stack/create_app."""
+    """A fresh, migrated SQLite database and data dir, and a private Redis; yields the env for
+    Stack/create_app."""
     data_dir = tempfile.mkdtemp(prefix="pb-bench-")
     redis_url, redis_process = start_redis(data_dir, persist=False)
     env = {"REDIS_URL": redis_url, "DATABASE_URL": "sqlite:///" + os.path.join(data_dir, "bench.db"),
@@ -28,6 +30,8 @@ def bench_env(extra: dict | None = None):
     saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
     try:
+        subprocess.run([os.path.join(os.path.dirname(sys.executable), "flask"), "--app", "wsgi", "db", "upgrade"],
+                       cwd=ROOT, check=True, capture_output=True)
         yield env
     finally:
         for key, value in saved.items():

@@ -181,17 +181,22 @@ def send_message(channel_id: str):
     return ok(201, message="message sent successfully", message_id=message.id, attachments=message.attachments)
 
 
-@bp.put("/<channel_id>/mark_message_as_read")
-@doc("Mark a message (and everything before it) read for you", {"message_id": "str*"},
-     responses={201: "Marked", 404: "Unknown channel or message"})
-@login_required
-def mark_message_as_read(channel_id: str):
+def _named_message(channel_id: str) -> tuple[User, Channel, Message]:
+    """The caller, the channel and the message named by the message_id parameter (404s else)."""
     me = current_user()
     params = Params()
     message_id = params.text("message_id", max_len=36)
     params.done()
     channel = messaging.visible_channel(me, channel_id)
-    message = messaging.channel_message(channel, message_id)
+    return me, channel, messaging.channel_message(channel, message_id)
+
+
+@bp.put("/<channel_id>/mark_message_as_read")
+@doc("Mark a message (and everything before it) read for you", {"message_id": "str*"},
+     responses={201: "Marked", 404: "Unknown channel or message"})
+@login_required
+def mark_message_as_read(channel_id: str):
+    me, channel, message = _named_message(channel_id)
     messaging.advance_read_state(me.id, channel.id, message.id)
     db.session.commit()
     events.read_receipt(me, channel, message.id)
@@ -203,18 +208,14 @@ def mark_message_as_read(channel_id: str):
      responses={204: "Deleted (empty body)", 403: "Not yours", 404: "Unknown channel or message"})
 @login_required
 def delete_message(channel_id: str):
-    me = current_user()
-    params = Params()
-    message_id = params.text("message_id", max_len=36)
-    params.done()
-    channel = messaging.visible_channel(me, channel_id)
-    message: Message = messaging.channel_message(channel, message_id)
+    me, channel, message = _named_message(channel_id)
     if message.sender_id != me.id and not me.is_staff:
         raise APIError(403, "Only the sender, an admin or the owner may delete this message", "MISSING_ACCESS")
+    message_id = message.id  # the row is gone after the commit
     db.session.delete(message)
     if message.sender_id != me.id:  # a moderator removing someone else's message
         audit.record("message_deleted", "Message deleted by a moderator", f"A message in #{channel.name}",
-                     channel_id=channel.id, message_id=message.id, sender_id=message.sender_id)
+                     channel_id=channel.id, message_id=message_id, sender_id=message.sender_id)
     db.session.commit()
     events.message_deleted(channel, message_id)
     return Response(status=204)
