@@ -23,16 +23,17 @@ def channel_event(channel: Channel, frame: dict, exclude_user: str | None = None
     publish("channel", frame, channel.id, channel_audience(channel), exclude_user=exclude_user)
 
 
-def message_sent(message: Message, channel: Channel) -> None:
+def message_sent(message: Message, channel: Channel, sender: User) -> None:
     """After the commit: publish the live message now, or hand it to the fanout.deliver task."""
     if current_app.config["REALTIME_FANOUT"] == "celery":
         enqueue("fanout.deliver", message.id)
     else:
-        deliver_message(message, channel)
+        deliver_message(message, channel, sender)
 
 
-def deliver_message(message: Message, channel: Channel) -> None:
-    channel_event(channel, {"type": "message", **messaging.serialize([message])[0]})
+def deliver_message(message: Message, channel: Channel, sender: User | None = None) -> None:
+    frame = messaging.serialize([message], (sender,) if sender else ())[0]
+    channel_event(channel, {"type": "message", **frame})
 
 
 def message_deleted(channel: Channel, message_id: str) -> None:

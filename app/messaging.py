@@ -63,10 +63,13 @@ def channel_list(user: User) -> list[dict]:
     return result
 
 
-def serialize(messages: list[Message]) -> list[dict]:
-    """Message objects as clients read them, with the sender's current name, avatar and roles."""
-    sender_ids = {m.sender_id for m in messages if m.sender_id}
-    senders = {u.id: u for u in db.session.scalars(sa.select(User).where(User.id.in_(sender_ids)))} if sender_ids else {}
+def serialize(messages: list[Message], known_senders: tuple[User, ...] = ()) -> list[dict]:
+    """Message objects as clients read them, with the sender's current name, avatar and roles
+    (senders already at hand are not loaded again)."""
+    senders = {user.id: user for user in known_senders}
+    missing = {m.sender_id for m in messages if m.sender_id and m.sender_id not in senders}
+    if missing:
+        senders.update((u.id, u) for u in db.session.scalars(sa.select(User).where(User.id.in_(missing))))
     private = _private_channel_ids({m.channel_id for m in messages if m.attachments})
     result = []
     for message in messages:

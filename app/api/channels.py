@@ -177,7 +177,7 @@ def send_message(channel_id: str):
         files.discard(received)
         raise
     files.process_later(received)
-    events.message_sent(message, channel)
+    events.message_sent(message, channel, me)
     return ok(201, message="message sent successfully", message_id=message.id, attachments=message.attachments)
 
 

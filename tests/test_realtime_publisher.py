@@ -1,0 +1,37 @@
+"""The per-process publisher: every event reaches Redis, in the order each thread published it."""
+import json
+import threading
+import time
+
+import redis as redis_lib
+
+
+def test_a_burst_of_events_arrives_complete_and_in_order(app, services):
+    from app import realtime
+
+    with app.app_context():
+        channel = realtime.namespace() + ":events"
+    subscriber = redis_lib.Redis.from_url(services["redis_url"]).pubsub()
+    subscriber.subscribe(channel)
+    assert subscriber.get_message(timeout=5)["type"] == "subscribe"
+
+    def burst(thread_no: int) -> None:
+        with app.app_context():
+            for seq in range(125):
+                realtime.publish("channel", {"type": "test", "thread": thread_no, "seq": seq}, "c")
+
+    threads = [threading.Thread(target=burst, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    received: dict[int, list[int]] = {n: [] for n in range(4)}
+    deadline = time.monotonic() + 10
+    while sum(map(len, received.values())) < 500 and time.monotonic() < deadline:
+        message = subscriber.get_message(timeout=1)
+        if message and message["type"] == "message":
+            frame = json.loads(json.loads(message["data"])["frame"])
+            received[frame["thread"]].append(frame["seq"])
+    subscriber.close()
+    assert received == {n: list(range(125)) for n in range(4)}
