@@ -35,3 +35,32 @@ def test_a_burst_of_events_arrives_complete_and_in_order(app, services):
             received[frame["thread"]].append(frame["seq"])
     subscriber.close()
     assert received == {n: list(range(125)) for n in range(4)}
+
+
+def test_publishing_resumes_after_redis_drops_the_connection(app, services):
+    """The publisher's connection reads no replies, so a dead one shows only on a later write:
+    it must then connect again, and later events must arrive."""
+    from app import realtime
+    from app.publisher import CLIENT_NAME
+
+    admin = redis_lib.Redis.from_url(services["redis_url"])
+    with app.app_context():
+        channel = realtime.namespace() + ":events"
+        realtime.publish("channel", {"type": "test", "seq": -1}, "c")
+        deadline = time.monotonic() + 5
+        while not [c for c in admin.client_list() if c["name"] == CLIENT_NAME] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        killed = [admin.client_kill_filter(_id=c["id"]) for c in admin.client_list() if c["name"] == CLIENT_NAME]
+        assert killed
+        subscriber = admin.pubsub()
+        subscriber.subscribe(channel)
+        assert subscriber.get_message(timeout=5)["type"] == "subscribe"
+        received, deadline, seq = None, time.monotonic() + 10, 0
+        while received is None and time.monotonic() < deadline:
+            realtime.publish("channel", {"type": "test", "seq": seq}, "c")
+            seq += 1
+            message = subscriber.get_message(timeout=0.2)
+            if message and message["type"] == "message":
+                received = json.loads(json.loads(message["data"])["frame"])
+        subscriber.close()
+    assert received is not None and received["seq"] >= 0
