@@ -2,10 +2,11 @@
 from flask import g, has_request_context
 
 from .extensions import db
-from .models import AuditEvent, User
+from .auth import Account
+from .models import AuditEvent
 
 
-def record(type_: str, title: str, description: str = "", user: User | None = None, commit: bool = False,
+def record(type_: str, title: str, description: str = "", user: Account | None = None, commit: bool = False,
            **details) -> AuditEvent:
     """Add an audit event to the session (the caller's commit stores it with the change itself).
 
@@ -14,7 +15,7 @@ def record(type_: str, title: str, description: str = "", user: User | None = No
     from .netguard import client_ip
 
     if user is None and has_request_context():
-        user = g.get("user")
+        user = g.get("caller")
     event = AuditEvent(type=type_, title=title[:200], description=description[:1000],
                        user_id=user.id if user else None, username=user.username if user else None,
                        ip=client_ip() if has_request_context() else None, details=details)

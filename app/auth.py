@@ -2,6 +2,7 @@
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass, fields
 from datetime import datetime
 from functools import wraps
 
@@ -68,36 +69,66 @@ def request_token() -> str | None:
     return token if isinstance(token, str) and token else None
 
 
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is calling: the token's account as one Core row, not an ORM object (every
+    authenticated request needs this; only the routes that change the account need the User)."""
+
+    id: str
+    username: str
+    status: str
+    avatar_url: str | None
+    is_owner: bool
+    is_admin: bool
+
+    roles = User.roles
+    is_staff = User.is_staff
+
+
+Account = User | Caller  # what code that only reads an account accepts
+
+
 # Every authenticated request runs this: one query, built once (the token row by digest,
 # unexpired, joined to its user).
-_TOKEN_USER = (sa.select(User, AuthToken.token_hash).join(AuthToken, AuthToken.user_id == User.id)
-               .where(AuthToken.token_hash == sa.bindparam("digest"), AuthToken.expires_at > sa.bindparam("now")))
+_TOKEN_CALLER = (sa.select(*(User.__table__.c[field.name] for field in fields(Caller)), AuthToken.token_hash)
+                 .join(AuthToken, AuthToken.user_id == User.id)
+                 .where(AuthToken.token_hash == sa.bindparam("digest"), AuthToken.expires_at > sa.bindparam("now")))
 
 
-def user_for_token(token: str | None) -> User | None:
-    """The user a token belongs to, or None when it is malformed, unknown, forged or expired."""
+def caller_for_token(token: str | None) -> Caller | None:
+    """The account a token belongs to, or None when it is malformed, unknown, forged or expired."""
     # Issued tokens are ASCII; anything else (even text with no UTF-8 form) is simply not one.
     if not token or len(token) > 200 or "." not in token or not token.isascii():
         return None
     digest = token_digest(token)
-    row = db.session.execute(_TOKEN_USER, {"digest": digest, "now": utcnow()}).first()
+    row = db.session.connection().execute(_TOKEN_CALLER, {"digest": digest, "now": utcnow()}).first()
     if row is None:
         return None
-    user, stored = row
+    *values, stored = row
     # The compares guard against a row whose owner differs from the id in front of the dot.
-    if not hmac.compare_digest(stored, digest) or user.id != token.split(".", 1)[0]:
+    if not hmac.compare_digest(stored, digest) or values[0] != token.split(".", 1)[0]:
         return None
-    return user
+    return Caller(*values)
 
 
-def current_user() -> User:
-    """The signed-in user of this request; 401 when the token is missing or not valid."""
-    if "user" not in g:
+def current_caller() -> Caller:
+    """The signed-in account of this request; 401 when the token is missing or not valid."""
+    if "caller" not in g:
         token = request_token()
         if token is None:
             raise APIError(401, "Authentication required: send an auth_token", "MISSING_AUTH_TOKEN")
-        user = user_for_token(token)
-        if user is None:
+        caller = caller_for_token(token)
+        if caller is None:
+            raise APIError(401, "The auth_token is invalid or has expired", "INVALID_AUTH_TOKEN")
+        g.caller = caller
+    return g.caller
+
+
+def current_user() -> User:
+    """The signed-in account as an ORM object, for the routes that change it or need all of it."""
+    if "user" not in g:
+        user = db.session.get(User, current_caller().id)
+        if user is None:  # deleted since its token was checked
             raise APIError(401, "The auth_token is invalid or has expired", "INVALID_AUTH_TOKEN")
         g.user = user
     return g.user
@@ -106,7 +137,7 @@ def current_user() -> User:
 def login_required(view):
     @wraps(view)
     def wrapper(*args, **kwargs):
-        current_user()
+        current_caller()
         return view(*args, **kwargs)
     return wrapper
 
@@ -115,7 +146,7 @@ def staff_required(view):
     """Admins and the owner."""
     @wraps(view)
     def wrapper(*args, **kwargs):
-        if not current_user().is_staff:
+        if not current_caller().is_staff:
             raise APIError(403, "Only admins and the server owner may do this", "MISSING_ACCESS")
         return view(*args, **kwargs)
     return wrapper
@@ -124,7 +155,7 @@ def staff_required(view):
 def owner_required(view):
     @wraps(view)
     def wrapper(*args, **kwargs):
-        if not current_user().is_owner:
+        if not current_caller().is_owner:
             raise APIError(403, "Only the server owner may do this", "MISSING_ACCESS")
         return view(*args, **kwargs)
     return wrapper

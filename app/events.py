@@ -5,12 +5,14 @@ import sqlalchemy as sa
 from flask import current_app
 
 from . import messaging
+from .auth import Account
 from .extensions import db, redis
-from .models import Channel, ChannelMember, Message, User
+from .messaging import ChannelView
+from .models import ChannelMember, Message, User
 from .realtime import enqueue, namespace, publish
 
 
-def channel_audience(channel: Channel) -> list[str] | None:
+def channel_audience(channel: ChannelView) -> list[str] | None:
     """Who may see a channel's events: None (everyone) when it is public, else its members and staff."""
     if not channel.is_private:
         return None
@@ -19,11 +21,11 @@ def channel_audience(channel: Channel) -> list[str] | None:
     return list(db.session.scalars(members.union(staff)))
 
 
-def channel_event(channel: Channel, frame: dict, exclude_user: str | None = None) -> None:
+def channel_event(channel: ChannelView, frame: dict, exclude_user: str | None = None) -> None:
     publish("channel", frame, channel.id, channel_audience(channel), exclude_user=exclude_user)
 
 
-def message_sent(message: Message, channel: Channel, sender: User) -> None:
+def message_sent(message: Message, channel: ChannelView, sender: Account) -> None:
     """After the commit: publish the live message now, or hand it to the fanout.deliver task."""
     if current_app.config["REALTIME_FANOUT"] == "celery":
         enqueue("fanout.deliver", message.id)
@@ -31,21 +33,21 @@ def message_sent(message: Message, channel: Channel, sender: User) -> None:
         deliver_message(message, channel, sender)
 
 
-def deliver_message(message: Message, channel: Channel, sender: User | None = None) -> None:
+def deliver_message(message: Message, channel: ChannelView, sender: Account | None = None) -> None:
     frame = messaging.serialize([message], (sender,) if sender else ())[0]
     channel_event(channel, {"type": "message", **frame})
 
 
-def message_deleted(channel: Channel, message_id: str) -> None:
+def message_deleted(channel: ChannelView, message_id: str) -> None:
     channel_event(channel, {"type": "message_deleted", "message_id": message_id, "channel_id": channel.id})
 
 
-def read_receipt(user: User, channel: Channel, message_id: str) -> None:
+def read_receipt(user: Account, channel: ChannelView, message_id: str) -> None:
     channel_event(channel, {"type": "read_receipt", "channel_id": channel.id, "message_id": message_id,
                             "user_id": user.id, "username": user.username})
 
 
-def typing(user: User, channel: Channel) -> None:
+def typing(user: Account, channel: ChannelView) -> None:
     """Tell the channel's other readers; at most once per user and channel per interval."""
     interval = current_app.config["REALTIME_TYPING_INTERVAL"]
     if redis.set(f"{namespace()}:typing:{user.id}:{channel.id}", 1, nx=True, ex=interval):
@@ -53,7 +55,7 @@ def typing(user: User, channel: Channel) -> None:
                                 "username": user.username}, exclude_user=user.id)
 
 
-def membership_revoked(channel: Channel, user_id: str) -> None:
+def membership_revoked(channel: ChannelView, user_id: str) -> None:
     """The user's sockets on this channel close at once; /ws stops carrying it (audiences are per event)."""
     publish("revoke", {"type": "channel_removed", "channel_id": channel.id}, channel.id, [user_id],
             user_id=user_id)

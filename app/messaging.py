@@ -5,6 +5,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from . import crypto
+from .auth import Account
 from .errors import APIError
 from .extensions import db
 from .ids import iso, utcnow, uuid7
@@ -15,23 +16,36 @@ from .urls import absolute_url, signed_url
 MESSAGE_ID_RE = re.compile(r"[0-9a-fA-F-]{1,36}")
 # Unread counts stop at this many, as chat clients show "999+": counting is bounded by it.
 UNREAD_COUNT_CAP = 1000
+ChannelView = Channel | sa.Row  # visible_channel() gives a row; code that only reads takes either
 
 
-def can_see(user: User, channel: Channel) -> bool:
+def can_see(user: Account, channel: ChannelView) -> bool:
     if not channel.is_private or user.is_staff:
         return True
     return db.session.get(ChannelMember, (channel.id, user.id)) is not None
 
 
-def visible_channel(user: User, channel_id: str) -> Channel:
-    """The channel if the user may see it; a private channel is a 404 to outsiders."""
-    channel = db.session.get(Channel, channel_id) if len(channel_id) <= 64 else None
-    if channel is None or not can_see(user, channel):
+# The channel and whether the user is a member, in one statement built once.
+_CHANNEL_FOR_USER = sa.select(
+    Channel.__table__,
+    sa.exists().where(ChannelMember.channel_id == Channel.id, ChannelMember.user_id == sa.bindparam("user_id"))
+    .label("is_member"),
+).where(Channel.id == sa.bindparam("channel_id"))
+
+
+def visible_channel(user: Account, channel_id: str) -> sa.Row:
+    """The channel, as a read-only row, if the user may see it; a private channel is a 404 to
+    outsiders. A row, not an ORM object: the routes that take a channel id only read it."""
+    channel = None
+    if len(channel_id) <= 64:
+        channel = db.session.connection().execute(
+            _CHANNEL_FOR_USER, {"channel_id": channel_id, "user_id": user.id}).first()
+    if channel is None or (channel.is_private and not channel.is_member and not user.is_staff):
         raise APIError(404, "Channel not found", "UNKNOWN_CHANNEL")
     return channel
 
 
-def visible_channels_query(user: User):
+def visible_channels_query(user: Account):
     query = sa.select(Channel)
     if not user.is_staff:
         member_of = sa.select(ChannelMember.channel_id).where(ChannelMember.user_id == user.id)
@@ -39,18 +53,18 @@ def visible_channels_query(user: User):
     return query.order_by(Channel.created_at, Channel.id)
 
 
-def visible_channel_ids(user: User) -> set[str]:
+def visible_channel_ids(user: Account) -> set[str]:
     return set(db.session.scalars(visible_channels_query(user).with_only_columns(Channel.id)))
 
 
-def unread_count(user: User, channel_id: str, last_read: str | None) -> int:
+def unread_count(user: Account, channel_id: str, last_read: str | None) -> int:
     newer = sa.select(Message.id).where(Message.channel_id == channel_id, Message.sender_id != user.id)
     if last_read:
         newer = newer.where(Message.id > last_read)
     return db.session.scalar(sa.select(sa.func.count()).select_from(newer.limit(UNREAD_COUNT_CAP).subquery()))
 
 
-def channel_list(user: User) -> list[dict]:
+def channel_list(user: Account) -> list[dict]:
     """Channels the user may see, each with that user's read position and unread count."""
     channels = db.session.scalars(visible_channels_query(user)).all()
     reads = dict(db.session.execute(
@@ -63,7 +77,7 @@ def channel_list(user: User) -> list[dict]:
     return result
 
 
-def serialize(messages: list[Message], known_senders: tuple[User, ...] = ()) -> list[dict]:
+def serialize(messages: list[Message], known_senders: tuple[Account, ...] = ()) -> list[dict]:
     """Message objects as clients read them, with the sender's current name, avatar and roles
     (senders already at hand are not loaded again)."""
     senders = {user.id: user for user in known_senders}
@@ -98,13 +112,17 @@ def _private_channel_ids(channel_ids: set[str]) -> set[str]:
     return set(db.session.scalars(sa.select(Channel.id).where(Channel.id.in_(channel_ids), Channel.is_private)))
 
 
-def store_message(user: User, channel: Channel, text: str, attachments: list[str]) -> Message:
-    """Encrypt and add a message (a Core insert: this is the hottest write). The caller commits."""
+_INSERT_MESSAGE = Message.__table__.insert()
+
+
+def store_message(user: Account, channel: ChannelView, text: str, attachments: list[str]) -> Message:
+    """Encrypt and add a message with a Core insert (the hottest write). The caller commits."""
     key_id, ciphertext = crypto.encrypt(text, channel.id)
     values = {"id": uuid7(), "channel_id": channel.id, "sender_id": user.id, "key_id": key_id,
               "ciphertext": ciphertext, "hashed_message": crypto.digest(text), "attachments": attachments,
               "sent_at": utcnow()}
-    db.session.execute(Message.__table__.insert(), values)
+    # On the session's connection: the same transaction, without the ORM's per-statement work.
+    db.session.connection().execute(_INSERT_MESSAGE, values)
     return Message(**values)
 
 
@@ -122,21 +140,21 @@ def advance_read_state(user_id: str, channel_id: str, message_id: str) -> None:
         where=ReadState.last_read_message_id < message_id))
 
 
-def channel_message(channel: Channel, message_id: str) -> Message:
+def channel_message(channel: ChannelView, message_id: str) -> Message:
     message = db.session.get(Message, message_id.lower()) if MESSAGE_ID_RE.fullmatch(message_id) else None
     if message is None or message.channel_id != channel.id:
         raise APIError(404, "Message not found", "UNKNOWN_MESSAGE")
     return message
 
 
-def page_of_messages(channel: Channel, page: int, per_page: int) -> list[Message]:
+def page_of_messages(channel: ChannelView, page: int, per_page: int) -> list[Message]:
     """Page 1 holds the newest messages; each page is returned oldest first."""
     rows = db.session.scalars(sa.select(Message).where(Message.channel_id == channel.id)
                               .order_by(Message.id.desc()).offset((page - 1) * per_page).limit(per_page)).all()
     return list(reversed(rows))
 
 
-def messages_around(channel: Channel, before: str | None, after: str | None, limit: int) -> list[Message]:
+def messages_around(channel: ChannelView, before: str | None, after: str | None, limit: int) -> list[Message]:
     """Keyset paging: the newest `limit` before a cursor, or the oldest `limit` after one."""
     # Ids are stored lower-case and compared as strings; a UUID may arrive in either case.
     before, after = before and before.lower(), after and after.lower()

@@ -19,7 +19,7 @@ from werkzeug.exceptions import HTTPException
 
 from .limitstore import SharedRedisStorage
 from .ratecount import SharedCounter
-from .auth import request_token, user_for_token
+from .auth import caller_for_token, request_token
 from .errors import APIError, error_response
 from .extensions import db
 from .netguard import client_ip
@@ -41,14 +41,14 @@ def _request_user():
             g.ratelimit_user = None
             return None
         try:
-            g.ratelimit_user = user_for_token(request_token())
+            g.ratelimit_user = caller_for_token(request_token())
         except (APIError, HTTPException):
             g.ratelimit_user = None
         except Exception:  # the database is down: count by address; the route reports the outage
             db.session.rollback()
             g.ratelimit_user = None
         if g.ratelimit_user is not None:
-            g.user = g.ratelimit_user  # the same lookup current_user() would make
+            g.caller = g.ratelimit_user  # the same lookup current_caller() would make
     return g.ratelimit_user
 
 

@@ -8,7 +8,7 @@ from flask import Blueprint, current_app
 from workers import REGISTRY
 from workers.runs import is_running, queue_run
 
-from ..auth import current_user, owner_required
+from ..auth import current_caller, owner_required
 from ..errors import APIError
 from ..extensions import db
 from ..ids import iso
@@ -71,7 +71,7 @@ def run():
     params = Params()
     task_id = params.text("task_id", max_len=64)
     params.done()
-    record = queue_run(task_id, current_user().id)
+    record = queue_run(task_id, current_caller().id)
     return ok(202, message=f"Task {task_id} queued", task_id=task_id, run_id=record.id, state=record.state)
 
 

@@ -3,7 +3,7 @@ import sqlalchemy as sa
 from flask import Blueprint
 
 from .. import audit, netguard
-from ..auth import current_user, owner_required
+from ..auth import current_caller, owner_required
 from ..errors import APIError, ValidationError
 from ..extensions import db
 from ..models import BlockedIP
@@ -44,7 +44,7 @@ def block():
         raise APIError(400, "Refusing to block your own current address", "CANNOT_BLOCK_SELF")
     if db.session.get(BlockedIP, network) is not None:
         raise APIError(409, f"{network} is already blocked", "IP_ALREADY_BLOCKED")
-    row = BlockedIP(network=network, reason=reason, blocked_by=current_user().id)
+    row = BlockedIP(network=network, reason=reason, blocked_by=current_caller().id)
     db.session.add(row)
     audit.record("ip_blocked", "IP address blocked", f"{row.display}: {reason}"[:1000], network=network)
     db.session.commit()

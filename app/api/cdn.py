@@ -6,7 +6,7 @@ from sqlalchemy.exc import IntegrityError
 from workers.runs import queue_run
 
 from .. import files
-from ..auth import current_user, owner_required
+from ..auth import current_caller, owner_required
 from ..errors import APIError
 from ..extensions import db
 from ..ids import iso
@@ -121,5 +121,5 @@ def delete_file():
      responses={202: "Queued: task_id and run_id"})
 @owner_required
 def cleanup_orphaned():
-    record = queue_run("cdn_cleanup", current_user().id)
+    record = queue_run("cdn_cleanup", current_caller().id)
     return ok(202, message="Orphan cleanup queued", task_id="cdn_cleanup", run_id=record.id, state=record.state)

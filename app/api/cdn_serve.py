@@ -4,7 +4,7 @@ import time
 from flask import Blueprint, current_app, request, send_file
 
 from .. import files, imaging, variants
-from ..auth import request_token, user_for_token
+from ..auth import caller_for_token, request_token
 from ..errors import APIError
 from ..extensions import db, redis
 from ..messaging import can_see
@@ -36,7 +36,7 @@ def _check_access(ref: FileRef) -> bool:
         return False
     if signature_valid(ref.path, request.args.get("exp"), request.args.get("sig")):
         return True
-    user = user_for_token(request_token())
+    user = caller_for_token(request_token())
     if user is None or not can_see(user, channel):
         raise _not_found()  # like the channel itself: outsiders cannot tell it exists
     return True

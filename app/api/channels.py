@@ -6,7 +6,7 @@ from flask import Blueprint, Response, current_app, request
 from sqlalchemy.exc import IntegrityError
 
 from .. import audit, events, files, messaging
-from ..auth import current_user, login_required, staff_required
+from ..auth import Caller, current_caller, login_required, staff_required
 from ..errors import APIError
 from ..extensions import db
 from ..models import Channel, ChannelMember, Message, User
@@ -32,7 +32,7 @@ def info():
 @doc("Channels you may see, with your unread counts", responses={200: "channels"})
 @login_required
 def list_channels():
-    return ok(channels=messaging.channel_list(current_user()))
+    return ok(channels=messaging.channel_list(current_caller()))
 
 
 @bp.post("/create/", strict_slashes=False)
@@ -50,7 +50,7 @@ def create_channel():
     taken = APIError(409, "A channel with this name already exists", "CHANNEL_NAME_TAKEN")
     if db.session.scalar(sa.select(Channel.id).where(Channel.name_key == name.lower())):
         raise taken
-    channel = Channel(name=name, name_key=name.lower(), is_private=is_private, created_by=current_user().id)
+    channel = Channel(name=name, name_key=name.lower(), is_private=is_private, created_by=current_caller().id)
     db.session.add(channel)
     audit.record("channel_created", "Channel created", f"#{name} was created", private=is_private)
     try:
@@ -65,22 +65,22 @@ def create_channel():
 @doc("Delete a channel and its history (admin or owner)", auth="admin", responses={200: "Deleted", 404: "Unknown"})
 @staff_required
 def delete_channel(channel_id: str):
-    channel = messaging.visible_channel(current_user(), channel_id)
+    channel = messaging.visible_channel(current_caller(), channel_id)
     audience = events.channel_audience(channel)  # members are gone after the delete
-    db.session.delete(channel)
+    db.session.delete(db.session.get(Channel, channel.id))
     audit.record("channel_deleted", "Channel deleted", f"#{channel.name} was deleted", channel_id=channel.id)
     db.session.commit()
     events.channel_deleted(channel_id, audience)
     return ok(message=f"Channel ID: '{channel_id}' deleted successfully")
 
 
-def _member_target(channel_id: str, *names: str) -> tuple[Channel, User]:
+def _member_target(channel_id: str, *names: str) -> tuple[sa.Row, User]:
     params = Params()
     value = next((v for v in (params.text(n, required=False, max_len=64) for n in names) if v), None)
     if value is None:
         params.errors.append({"path": names[0], "message": "is required"})
     params.done()
-    channel = messaging.visible_channel(current_user(), channel_id)
+    channel = messaging.visible_channel(current_caller(), channel_id)
     user = db.session.get(User, value)
     if user is None:
         raise APIError(404, "User not found", "UNKNOWN_USER")
@@ -136,7 +136,7 @@ def load_messages(channel_id: str):
     after = params.text("after", required=False, max_len=36, pattern=CURSOR_RE, pattern_message="must be a message_id")
     limit = params.integer("limit", default=50, minimum=1, maximum=config["CURSOR_LIMIT_MAX"])
     params.done()
-    channel = messaging.visible_channel(current_user(), channel_id)
+    channel = messaging.visible_channel(current_caller(), channel_id)
     if before or after:
         rows = messaging.messages_around(channel, before, after, limit)
     else:
@@ -145,6 +145,8 @@ def load_messages(channel_id: str):
 
 
 def _uploaded_attachments() -> list:
+    if request.mimetype != "multipart/form-data":  # files come only in a multipart form
+        return []
     return [f for f in request.files.getlist("attachments") if f and f.filename]
 
 
@@ -153,7 +155,7 @@ def _uploaded_attachments() -> list:
      responses={201: "Sent", 400: "Empty or too long", 404: "Unknown channel"})
 @login_required
 def send_message(channel_id: str):
-    me = current_user()
+    me = current_caller()
     params = Params()
     text = params.text("message", required=False, default="", max_len=1_000_000)
     params.done()
@@ -181,9 +183,9 @@ def send_message(channel_id: str):
     return ok(201, message="message sent successfully", message_id=message.id, attachments=message.attachments)
 
 
-def _named_message(channel_id: str) -> tuple[User, Channel, Message]:
+def _named_message(channel_id: str) -> tuple[Caller, sa.Row, Message]:
     """The caller, the channel and the message named by the message_id parameter (404s else)."""
-    me = current_user()
+    me = current_caller()
     params = Params()
     message_id = params.text("message_id", max_len=36)
     params.done()

@@ -8,7 +8,7 @@ import logging
 from flask import Blueprint, current_app, g, request
 
 from .. import events, messaging, presence, realtime
-from ..auth import current_user, request_token, token_digest
+from ..auth import current_caller, request_token, token_digest
 from ..errors import APIError
 from ..extensions import db, sock
 from ..models import AuthToken, Message, User
@@ -23,7 +23,7 @@ _RESPONSES = {101: "Switching protocols: live events follow", 401: "Missing, inv
 @bp.before_request
 def handshake():
     """Refuse before accepting (401 token, 404 unknown or hidden channel); else register the socket."""
-    user = current_user()
+    user = current_caller()
     channel_id = (request.view_args or {}).get("channel_id")
     if channel_id is not None:
         messaging.visible_channel(user, channel_id)
@@ -33,7 +33,7 @@ def handshake():
         request.environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
     digest = token_digest(request_token())
     token_row = db.session.get(AuthToken, digest)
-    if token_row is None:  # revoked since current_user() checked it
+    if token_row is None:  # revoked since current_caller() checked it
         raise APIError(401, "The auth_token is invalid or has expired", "INVALID_AUTH_TOKEN")
     conn = realtime.Connection(user.id, user.username, channel_id, digest, token_row.expires_at)
     # Registered and counted before the 101 goes out: an event published right after it is not
