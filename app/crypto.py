@@ -13,12 +13,17 @@ import os
 import secrets
 import tempfile
 import threading
+import time
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import current_app
 
 _lock = threading.Lock()
 _cache: dict[str, dict] = {}
+# How often the file is checked for a rotation by another process. Until then the previous
+# key stays current, which is harmless: old keys keep decrypting, and an unknown key id
+# makes decrypt() read the file at once.
+RECHECK_SECONDS = 1.0
 
 
 def _b64(data: bytes) -> str:
@@ -48,13 +53,17 @@ def _write_new(path: str, content: dict, replace: bool) -> None:
 
 def _load(path: str) -> dict:
     """The parsed key file, read again whenever it changes on disk (a rotation by another process)."""
+    cached = _cache.get(path)
+    now = time.monotonic()
+    if cached is not None and now - cached["checked"] < RECHECK_SECONDS:
+        return cached
     try:
         info = os.stat(path)
         stamp = (info.st_ino, info.st_mtime_ns)
     except FileNotFoundError:
         stamp = None
-    cached = _cache.get(path)
     if cached is not None and cached["stamp"] == stamp:
+        cached["checked"] = now
         return cached
     with _lock:
         if not os.path.exists(path):
@@ -65,6 +74,7 @@ def _load(path: str) -> dict:
             raw = json.load(handle)
         _cache[path] = {
             "stamp": (info.st_ino, info.st_mtime_ns),
+            "checked": now,
             "current": raw["current"],
             "keys": {kid: AESGCM(base64.b64decode(key)) for kid, key in raw["keys"].items()},
             "hmac_key": base64.b64decode(raw["hmac_key"]),
