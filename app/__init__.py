@@ -3,10 +3,8 @@ import os
 
 from flask import Flask
 from flask_cors import CORS
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
 
-from . import netguard, ratelimit
+from . import database, netguard, ratelimit  # noqa: F401  (database: SQLite connection settings)
 from .cli import register_cli
 from .errors import register_error_handlers
 from .extensions import celery_init_app, db, migrate, redis, sock
@@ -55,14 +53,3 @@ def _derive_paths(app: Flask) -> None:
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         # SQLite serialises writers; a generous busy timeout queues them instead of failing.
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"timeout": 30}}
-
-
-@event.listens_for(Engine, "connect")
-def _sqlite_pragmas(dbapi_connection, _record):
-    """WAL + NORMAL: concurrent readers and ~2x insert throughput; cascades need foreign_keys."""
-    if type(dbapi_connection).__module__.startswith("sqlite3"):
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()

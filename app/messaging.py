@@ -6,6 +6,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from . import crypto
 from .auth import Account
+from .database import execute_alone
 from .errors import APIError
 from .extensions import db
 from .ids import iso, utcnow, uuid7
@@ -116,13 +117,17 @@ _INSERT_MESSAGE = Message.__table__.insert()
 
 
 def store_message(user: Account, channel: ChannelView, text: str, attachments: list[str]) -> Message:
-    """Encrypt and add a message with a Core insert (the hottest write). The caller commits."""
+    """Encrypt and store a message with a Core insert (the hottest write). Without attachments
+    the insert is its whole transaction and commits at once; with them the caller commits it
+    together with their file references."""
     key_id, ciphertext = crypto.encrypt(text, channel.id)
     values = {"id": uuid7(), "channel_id": channel.id, "sender_id": user.id, "key_id": key_id,
               "ciphertext": ciphertext, "hashed_message": crypto.digest(text), "attachments": attachments,
               "sent_at": utcnow()}
-    # On the session's connection: the same transaction, without the ORM's per-statement work.
-    db.session.connection().execute(_INSERT_MESSAGE, values)
+    if attachments:
+        db.session.connection().execute(_INSERT_MESSAGE, values)
+    else:
+        execute_alone(_INSERT_MESSAGE, values)
     return Message(**values)
 
 
