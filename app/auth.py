@@ -10,6 +10,7 @@ import bcrypt
 import sqlalchemy as sa
 from flask import current_app, g, request
 
+from .database import Prepared
 from .errors import APIError
 from .extensions import db
 from .ids import utcnow
@@ -90,9 +91,10 @@ Account = User | Caller  # what code that only reads an account accepts
 
 # Every authenticated request runs this: one query, built once (the token row by digest,
 # unexpired, joined to its user).
-_TOKEN_CALLER = (sa.select(*(User.__table__.c[field.name] for field in fields(Caller)), AuthToken.token_hash)
-                 .join(AuthToken, AuthToken.user_id == User.id)
-                 .where(AuthToken.token_hash == sa.bindparam("digest"), AuthToken.expires_at > sa.bindparam("now")))
+_TOKEN_CALLER = Prepared(
+    sa.select(*(User.__table__.c[field.name] for field in fields(Caller)), AuthToken.token_hash)
+    .join(AuthToken, AuthToken.user_id == User.id)
+    .where(AuthToken.token_hash == sa.bindparam("digest"), AuthToken.expires_at > sa.bindparam("now", type_=sa.DateTime)))
 
 
 def caller_for_token(token: str | None) -> Caller | None:
@@ -101,7 +103,7 @@ def caller_for_token(token: str | None) -> Caller | None:
     if not token or len(token) > 200 or "." not in token or not token.isascii():
         return None
     digest = token_digest(token)
-    row = db.session.connection().execute(_TOKEN_CALLER, {"digest": digest, "now": utcnow()}).first()
+    row = _TOKEN_CALLER.first({"digest": digest, "now": utcnow()})
     if row is None:
         return None
     *values, stored = row

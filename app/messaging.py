@@ -6,7 +6,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from . import crypto
 from .auth import Account
-from .database import execute_alone
+from .database import Prepared
 from .errors import APIError
 from .extensions import db
 from .ids import iso, utcnow, uuid7
@@ -17,7 +17,16 @@ from .urls import absolute_url, signed_url
 MESSAGE_ID_RE = re.compile(r"[0-9a-fA-F-]{1,36}")
 # Unread counts stop at this many, as chat clients show "999+": counting is bounded by it.
 UNREAD_COUNT_CAP = 1000
-ChannelView = Channel | sa.Row  # visible_channel() gives a row; code that only reads takes either
+
+
+# The channel and whether the user is a member, in one statement built once.
+_CHANNEL_FOR_USER = Prepared(sa.select(
+    Channel.__table__,
+    sa.exists().where(ChannelMember.channel_id == Channel.id, ChannelMember.user_id == sa.bindparam("user_id"))
+    .label("is_member"),
+).where(Channel.id == sa.bindparam("channel_id")), "ChannelRow")
+ChannelRow = _CHANNEL_FOR_USER.row
+ChannelView = Channel | ChannelRow  # visible_channel() gives a row; code that only reads takes either
 
 
 def can_see(user: Account, channel: ChannelView) -> bool:
@@ -26,21 +35,12 @@ def can_see(user: Account, channel: ChannelView) -> bool:
     return db.session.get(ChannelMember, (channel.id, user.id)) is not None
 
 
-# The channel and whether the user is a member, in one statement built once.
-_CHANNEL_FOR_USER = sa.select(
-    Channel.__table__,
-    sa.exists().where(ChannelMember.channel_id == Channel.id, ChannelMember.user_id == sa.bindparam("user_id"))
-    .label("is_member"),
-).where(Channel.id == sa.bindparam("channel_id"))
-
-
-def visible_channel(user: Account, channel_id: str) -> sa.Row:
+def visible_channel(user: Account, channel_id: str) -> ChannelRow:
     """The channel, as a read-only row, if the user may see it; a private channel is a 404 to
     outsiders. A row, not an ORM object: the routes that take a channel id only read it."""
     channel = None
     if len(channel_id) <= 64:
-        channel = db.session.connection().execute(
-            _CHANNEL_FOR_USER, {"channel_id": channel_id, "user_id": user.id}).first()
+        channel = _CHANNEL_FOR_USER.first({"channel_id": channel_id, "user_id": user.id})
     if channel is None or (channel.is_private and not channel.is_member and not user.is_staff):
         raise APIError(404, "Channel not found", "UNKNOWN_CHANNEL")
     return channel
@@ -113,7 +113,7 @@ def _private_channel_ids(channel_ids: set[str]) -> set[str]:
     return set(db.session.scalars(sa.select(Channel.id).where(Channel.id.in_(channel_ids), Channel.is_private)))
 
 
-_INSERT_MESSAGE = Message.__table__.insert()
+_INSERT_MESSAGE = Prepared(Message.__table__.insert())
 
 
 def store_message(user: Account, channel: ChannelView, text: str, attachments: list[str]) -> Message:
@@ -125,9 +125,9 @@ def store_message(user: Account, channel: ChannelView, text: str, attachments: l
               "ciphertext": ciphertext, "hashed_message": crypto.digest(text), "attachments": attachments,
               "sent_at": utcnow()}
     if attachments:
-        db.session.connection().execute(_INSERT_MESSAGE, values)
+        _INSERT_MESSAGE.execute(values)
     else:
-        execute_alone(_INSERT_MESSAGE, values)
+        _INSERT_MESSAGE.execute_alone(values)
     return Message(**values)
 
 

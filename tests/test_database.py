@@ -65,3 +65,32 @@ def test_on_sqlite_a_lone_write_holds_no_lock_until_the_commit(app, api, owner, 
             other.close()
         db.session.rollback()  # nothing left to undo: the message is stored
     assert _exists(app, message_id)
+
+
+def test_prepared_statements_store_and_read_values_as_the_orm_does(app, api, owner):
+    """Prepared runs on the driver, but through the column types' own processors: what it
+    writes the ORM reads back unchanged, and what it reads has the ORM's Python types."""
+    from datetime import datetime
+
+    from app.database import Prepared
+    from app.extensions import db
+    from app.ids import utcnow, uuid7
+    from app.models import Channel, Message
+
+    channel_id = make_channel(api, owner["token"], "general")
+    insert = Prepared(Message.__table__.insert())
+    select = Prepared(sa.select(Channel.__table__).where(Channel.id == sa.bindparam("channel_id")))
+    values = {"id": uuid7(), "channel_id": channel_id, "sender_id": owner["id"], "key_id": "k1",
+              "ciphertext": bytes(range(256)), "hashed_message": "ab" * 32,
+              "attachments": ["/cdn/attachments/x.png", "é"], "sent_at": utcnow()}
+    with app.app_context():
+        insert.execute(values)
+        db.session.commit()
+    with app.app_context():
+        stored = db.session.get(Message, values["id"])
+        assert {key: getattr(stored, key) for key in values} == values
+        row = select.first({"channel_id": channel_id})
+        orm = db.session.get(Channel, channel_id)
+        assert row._asdict() == {column.key: getattr(orm, column.key) for column in Channel.__table__.c}
+        assert row.is_private is False and isinstance(row.created_at, datetime)
+        assert select.first({"channel_id": "no-such-channel"}) is None

@@ -74,7 +74,7 @@ def delete_channel(channel_id: str):
     return ok(message=f"Channel ID: '{channel_id}' deleted successfully")
 
 
-def _member_target(channel_id: str, *names: str) -> tuple[sa.Row, User]:
+def _member_target(channel_id: str, *names: str) -> tuple[messaging.ChannelRow, User]:
     params = Params()
     value = next((v for v in (params.text(n, required=False, max_len=64) for n in names) if v), None)
     if value is None:
@@ -183,7 +183,7 @@ def send_message(channel_id: str):
     return ok(201, message="message sent successfully", message_id=message.id, attachments=message.attachments)
 
 
-def _named_message(channel_id: str) -> tuple[Caller, sa.Row, Message]:
+def _named_message(channel_id: str) -> tuple[Caller, messaging.ChannelRow, Message]:
     """The caller, the channel and the message named by the message_id parameter (404s else)."""
     me = current_caller()
     params = Params()
