@@ -117,9 +117,9 @@ _INSERT_MESSAGE = Prepared(Message.__table__.insert())
 
 
 def store_message(user: Account, channel: ChannelView, text: str, attachments: list[str]) -> Message:
-    """Encrypt and store a message with a Core insert (the hottest write). Without attachments
-    the insert is its whole transaction and commits at once; with them the caller commits it
-    together with their file references."""
+    """Encrypt and store a message (the hottest write). Without attachments it is committed at
+    once; with them it joins the session's transaction and the caller commits it together
+    with their file references."""
     key_id, ciphertext = crypto.encrypt(text, channel.id)
     values = {"id": uuid7(), "channel_id": channel.id, "sender_id": user.id, "key_id": key_id,
               "ciphertext": ciphertext, "hashed_message": crypto.digest(text), "attachments": attachments,

@@ -1,5 +1,5 @@
-"""execute_alone: a write that is its whole transaction commits at once on SQLite, and joins
-the session's transaction whenever the session holds other changes."""
+"""database.Prepared: statements run on the driver, values processed as the ORM does, and
+lone writes committed at once."""
 import sqlite3
 
 import pytest
@@ -24,34 +24,38 @@ def _exists(app, message_id: str) -> bool:
         return db.session.scalar(sa.select(sa.func.count()).where(Message.id == message_id)) == 1
 
 
-def test_a_lone_write_is_stored_once_the_caller_commits(app, api, owner):
+def test_a_lone_write_is_committed_at_once(app, api, owner):
     from app.extensions import db
 
     channel_id = make_channel(api, owner["token"], "general")
     with app.app_context():
         message_id = _insert(owner["id"], channel_id, "hello")
-        db.session.commit()
+        db.session.rollback()  # the session never held it
     assert _exists(app, message_id)
 
 
-def test_a_write_beside_other_changes_rolls_back_with_them(app, api, owner):
+def test_a_lone_write_refuses_to_run_beside_uncommitted_changes(app, api, owner, services):
+    """It could not be part of their transaction (and on SQLite would wait for their lock)."""
+    from app import messaging
     from app.extensions import db
-    from app.models import Channel
+    from app.models import Channel, User
 
     channel_id = make_channel(api, owner["token"], "general")
     with app.app_context():
+        sender, channel = db.session.get(User, owner["id"]), db.session.get(Channel, channel_id)
         db.session.add(Channel(name="pending", name_key="pending"))
-        message_id = _insert(owner["id"], channel_id, "hello")
+        with pytest.raises(RuntimeError):
+            messaging.store_message(sender, channel, "hello", [])
+        if services["database_url"].startswith("sqlite"):
+            db.session.flush()  # written but not committed
+            with pytest.raises(RuntimeError):
+                messaging.store_message(sender, channel, "hello", [])
         db.session.rollback()
-        assert db.session.scalar(sa.select(sa.func.count()).where(Channel.name_key == "pending")) == 0
-    assert not _exists(app, message_id)
 
 
-def test_on_sqlite_a_lone_write_holds_no_lock_until_the_commit(app, api, owner, services):
-    """Another writer must get the database before this session commits: the write lock was
-    held only while SQLite ran the statement."""
-    from app.extensions import db
-
+def test_on_sqlite_a_lone_write_holds_no_lock_once_it_returns(app, api, owner, services):
+    """Another writer gets the database at once: the write lock was held only while SQLite
+    ran the statement."""
     if not services["database_url"].startswith("sqlite"):
         pytest.skip("SQLite's single write lock only")
     channel_id = make_channel(api, owner["token"], "general")
@@ -63,7 +67,6 @@ def test_on_sqlite_a_lone_write_holds_no_lock_until_the_commit(app, api, owner, 
             other.rollback()
         finally:
             other.close()
-        db.session.rollback()  # nothing left to undo: the message is stored
     assert _exists(app, message_id)
 
 

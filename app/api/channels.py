@@ -172,8 +172,9 @@ def send_message(channel_id: str):
     try:
         urls = [files.attachment_url(upload, channel.id) for upload in received]
         message = messaging.store_message(me, channel, text, urls)
-        files.attach(message, received)
-        db.session.commit()
+        if received:  # the message and its attachments' file references commit together
+            files.attach(message, received)
+            db.session.commit()
     except BaseException:
         db.session.rollback()
         files.discard(received)
