@@ -14,6 +14,7 @@ from scripts.stack import Stack  # noqa: E402
 
 BIG = int(os.environ.get("BENCH_BIG_CHANNEL", 1_000_000))
 SMALL = 10_000
+ROUNDS = 5
 
 
 def seed(env: dict) -> dict:
@@ -64,17 +65,30 @@ def main() -> None:
         ids = seed(env)
         report(f"seeded {SMALL:,} + {BIG:,} messages in", time.perf_counter() - started, "s")
         with Stack(env, web_workers=2, threads=8) as stack:
-            http_load(stack.url, lambda i, s: ("GET", "/healthz", None, {}), duration=2)  # warm-up
-            ceiling = http_load(stack.url, lambda i, s: ("GET", "/healthz", None, {}), duration=8)
-            report("trivial JSON route (GET /healthz), 32 connections", ceiling["rps"], "req/s")
-
             auth = {"Authorization": f"Bearer {ids['token']}"}
             send_path = f"/api/v1/channels/{ids['channels']['send']}/send_message"
-            sent = http_load(stack.url, lambda i, s: ("POST", send_path, json_body({"message": f"m {i}-{s}"}), auth),
-                             duration=8)
+
+            def health(_connection, _seq):
+                return "GET", "/healthz", None, {}
+
+            def send(connection, seq):
+                return "POST", send_path, json_body({"message": f"m {connection}-{seq}"}), auth
+
+            http_load(stack.url, health, duration=2)  # warm-up
+            http_load(stack.url, send, duration=2)
+            # Alternate the two in rounds and take medians: a slow moment of a shared machine
+            # then lands in one round of each rather than in one of the two figures.
+            rounds = []
+            for _ in range(ROUNDS):
+                ceiling, sent = http_load(stack.url, health, duration=4), http_load(stack.url, send, duration=4)
+                rounds.append((sent["rps"] / ceiling["rps"], ceiling, sent))
+                report("  round: ceiling / send_message / ratio",
+                       f"{ceiling['rps']:,.0f} / {sent['rps']:,.0f} / {100 * rounds[-1][0]:.1f}%")
+            ratio, ceiling, sent = sorted(rounds, key=lambda r: r[0])[len(rounds) // 2]
+            report("trivial JSON route (GET /healthz), 32 connections", ceiling["rps"], "req/s")
             report("send_message (JSON, authenticated), 32 connections", sent["rps"], "req/s")
             report("send_message statuses", str(sent["statuses"]))
-            report("send_message / ceiling (target >= 35%)", 100 * sent["rps"] / ceiling["rps"], "%")
+            report("send_message / ceiling, median round (target >= 35%)", 100 * ratio, "%")
 
             deep = {}
             for name, count in (("small", SMALL), ("big", BIG)):
