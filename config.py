@@ -24,6 +24,9 @@ class Config:
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL", "")
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    # Every Redis key and pub/sub channel starts with this and the db number (app/keys.py): pub/sub
+    # ignores db numbers, so servers sharing one Redis need different prefixes.
+    REDIS_PREFIX = os.environ.get("REDIS_PREFIX", "pufferblow")
     DEBUG_ERRORS = _env_bool("PUFFERBLOW_DEBUG")
     SERVER_VERSION = "1.0.0"
     # Absolute URLs handed to clients (sender_avatar_url, server avatar); empty: built from the request.
@@ -86,8 +89,6 @@ class Config:
     # "direct": the request publishes the live event itself; "celery": a fanout.deliver task does
     # (one more hop). See docs/realtime.md for the measured difference.
     REALTIME_FANOUT = os.environ.get("REALTIME_FANOUT", "direct")
-    # Pub/sub channels ignore Redis db numbers; the prefix and db number keep servers apart.
-    REALTIME_PREFIX = os.environ.get("REALTIME_PREFIX", "pufferblow")
     # A socket that cannot take a frame for this long is a stalled peer: it is dropped.
     REALTIME_SEND_TIMEOUT = float(os.environ.get("REALTIME_SEND_TIMEOUT", 5))
     # Client frames per user, shared by every process: this many per window (seconds).

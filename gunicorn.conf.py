@@ -27,7 +27,7 @@ def post_worker_init(worker):
     import signal
     import threading
 
-    from app.realtime import hub
+    from app.realtime.hub import hub
 
     previous = signal.getsignal(signal.SIGTERM)
 

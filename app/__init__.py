@@ -4,7 +4,8 @@ import os
 from flask import Flask
 from flask_cors import CORS
 
-from . import database, netguard, ratelimit  # noqa: F401  (database: SQLite connection settings)
+from . import database, keys  # noqa: F401  (database: SQLite connection settings)
+from .limits import blocked, limiter
 from .cli import register_cli
 from .errors import register_error_handlers
 from .extensions import celery_init_app, db, migrate, redis, sock
@@ -21,6 +22,7 @@ def create_app(config_object: str | type = "config.Config", **overrides) -> Flas
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
     redis.init_app(app)
+    keys.init_app(app)
     sock.init_app(app)
     celery_init_app(app)
     origins = app.config["CORS_ORIGINS"]
@@ -30,10 +32,10 @@ def create_app(config_object: str | type = "config.Config", **overrides) -> Flas
 
     from . import models  # noqa: F401  (registers every table)
     from .api import register_blueprints
-    netguard.init_app(app)  # before the limiter: a blocked address is refused without being counted
+    blocked.init_app(app)  # before the limiter: a blocked address is refused without being counted
     register_blueprints(app)
     register_error_handlers(app)
-    ratelimit.init_app(app)
+    limiter.init_app(app)
     register_cli(app)
     return app
 

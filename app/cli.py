@@ -3,7 +3,7 @@ import click
 from flask import Flask, current_app
 
 from . import crypto
-from .accounts import USERNAME_RE, USERNAME_RULE, create_user, password_problem
+from .accounts.users import USERNAME_RE, USERNAME_RULE, create_user, password_problem
 from .errors import APIError
 from .extensions import db
 

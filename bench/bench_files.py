@@ -84,8 +84,8 @@ def upload_load(url: str, path: str, token: str, bodies: list[tuple[bytes, str]]
 
 def seed_owner() -> str:
     from app import create_app
-    from app.accounts import create_user
-    from app.auth import issue_token
+    from app.accounts.users import create_user
+    from app.accounts.auth import issue_token
     from app.extensions import db
 
     app = create_app()
@@ -98,7 +98,7 @@ def seed_owner() -> str:
 
 def thumbnail_in_process(jpeg: bytes) -> list[float]:
     """Render the 256-wide thumbnail the way the worker does, several times (seconds each)."""
-    from app import imaging
+    from app.files import imaging
 
     with tempfile.NamedTemporaryFile(suffix=".jpg") as handle:
         handle.write(jpeg)

@@ -22,8 +22,8 @@ def seed(env: dict) -> dict:
     import sqlalchemy as sa
 
     from app import create_app, crypto
-    from app.accounts import create_user
-    from app.auth import issue_token
+    from app.accounts.users import create_user
+    from app.accounts.auth import issue_token
     from app.extensions import db
     from app.ids import uuid7
     from app.models import Channel, Message

@@ -35,8 +35,8 @@ RATE, DURATION = 10, 10.0  # messages per second, seconds
 def seed(env: dict, users: int) -> dict:
     """An owner, a public channel and `users` accounts with tokens."""
     from app import create_app
-    from app.accounts import create_user
-    from app.auth import issue_token
+    from app.accounts.users import create_user
+    from app.accounts.auth import issue_token
     from app.extensions import db
     from app.models import Channel
 

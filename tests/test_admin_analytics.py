@@ -5,7 +5,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from app import analytics, charts
+from app.admin import analytics, charts
 from app.extensions import db
 from app.ids import utcnow
 from app.models import Channel, ChartBucket, Message, OnlineSample, User

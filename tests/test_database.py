@@ -9,11 +9,11 @@ from tests.api_helpers import make_channel
 
 
 def _insert(sender_id: str, channel_id: str, text: str) -> str:
-    from app import messaging
+    from app.messaging import messages
     from app.extensions import db
     from app.models import Channel, User
 
-    return messaging.store_message(db.session.get(User, sender_id), db.session.get(Channel, channel_id), text, []).id
+    return messages.store_message(db.session.get(User, sender_id), db.session.get(Channel, channel_id), text, []).id
 
 
 def _exists(app, message_id: str) -> bool:
@@ -36,7 +36,7 @@ def test_a_lone_write_is_committed_at_once(app, api, owner):
 
 def test_a_lone_write_refuses_to_run_beside_uncommitted_changes(app, api, owner, services):
     """It could not be part of their transaction (and on SQLite would wait for their lock)."""
-    from app import messaging
+    from app.messaging import messages
     from app.extensions import db
     from app.models import Channel, User
 
@@ -45,11 +45,11 @@ def test_a_lone_write_refuses_to_run_beside_uncommitted_changes(app, api, owner,
         sender, channel = db.session.get(User, owner["id"]), db.session.get(Channel, channel_id)
         db.session.add(Channel(name="pending", name_key="pending"))
         with pytest.raises(RuntimeError):
-            messaging.store_message(sender, channel, "hello", [])
+            messages.store_message(sender, channel, "hello", [])
         if services["database_url"].startswith("sqlite"):
             db.session.flush()  # written but not committed
             with pytest.raises(RuntimeError):
-                messaging.store_message(sender, channel, "hello", [])
+                messages.store_message(sender, channel, "hello", [])
         db.session.rollback()
 
 

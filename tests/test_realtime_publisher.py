@@ -7,10 +7,10 @@ import redis as redis_lib
 
 
 def test_a_burst_of_events_arrives_complete_and_in_order(app, services):
-    from app import realtime
+    from app.realtime import hub
 
     with app.app_context():
-        channel = realtime.namespace() + ":events"
+        channel = hub.namespace() + ":events"
     subscriber = redis_lib.Redis.from_url(services["redis_url"]).pubsub()
     subscriber.subscribe(channel)
     assert subscriber.get_message(timeout=5)["type"] == "subscribe"
@@ -18,7 +18,7 @@ def test_a_burst_of_events_arrives_complete_and_in_order(app, services):
     def burst(thread_no: int) -> None:
         with app.app_context():
             for seq in range(125):
-                realtime.publish("channel", {"type": "test", "thread": thread_no, "seq": seq}, "c")
+                hub.publish("channel", {"type": "test", "thread": thread_no, "seq": seq}, "c")
 
     threads = [threading.Thread(target=burst, args=(n,)) for n in range(4)]
     for thread in threads:
@@ -40,13 +40,13 @@ def test_a_burst_of_events_arrives_complete_and_in_order(app, services):
 def test_publishing_resumes_after_redis_drops_the_connection(app, services):
     """The publisher's connection reads no replies, so a dead one shows only on a later write:
     it must then connect again, and later events must arrive."""
-    from app import realtime
-    from app.publisher import CLIENT_NAME
+    from app.realtime import hub
+    from app.realtime.wire import CLIENT_NAME
 
     admin = redis_lib.Redis.from_url(services["redis_url"])
     with app.app_context():
-        channel = realtime.namespace() + ":events"
-        realtime.publish("channel", {"type": "test", "seq": -1}, "c")
+        channel = hub.namespace() + ":events"
+        hub.publish("channel", {"type": "test", "seq": -1}, "c")
         deadline = time.monotonic() + 5
         while not [c for c in admin.client_list() if c["name"] == CLIENT_NAME] and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -57,7 +57,7 @@ def test_publishing_resumes_after_redis_drops_the_connection(app, services):
         assert subscriber.get_message(timeout=5)["type"] == "subscribe"
         received, deadline, seq = None, time.monotonic() + 10, 0
         while received is None and time.monotonic() < deadline:
-            realtime.publish("channel", {"type": "test", "seq": seq}, "c")
+            hub.publish("channel", {"type": "test", "seq": seq}, "c")
             seq += 1
             message = subscriber.get_message(timeout=0.2)
             if message and message["type"] == "message":

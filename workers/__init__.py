@@ -19,4 +19,4 @@ REGISTRY: dict[str, dict] = {
                               "description": "Look up the newest release (the running version when offline)"},
 }
 
-from . import cdn, charts, fanout, releases, runs, stats, tokens, uploads  # noqa: E402,F401  (registers every task)
+from workers import cdn, charts, fanout, releases, runs, stats, tokens, uploads  # noqa: E402,F401  (registers every task)

@@ -9,11 +9,11 @@ from celery import shared_task
 from flask import current_app
 from redis.exceptions import LockError
 
-from app import variants
+from app.files import variants
 from app.extensions import db, redis
 from app.ids import utcnow
 from app.models import FileRef, StoredFile
-from app.storage import get_storage
+from app.files.store import get_storage
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Chart aggregation: the only place that counts the message table for charts."""
 from celery import shared_task
 
-from app import charts
+from app.admin import charts
 
 
 @shared_task(name="charts.update")

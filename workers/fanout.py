@@ -3,7 +3,8 @@ import logging
 
 from celery import shared_task
 
-from app import events, presence, realtime
+from app.messaging import events
+from app.realtime import hub, presence
 from app.extensions import db, redis
 from app.ids import utcnow
 from app.models import Channel, Message, User
@@ -41,7 +42,7 @@ def record_presence(user_id: str) -> str | None:
 @shared_task(name="fanout.sweep_presence")
 def sweep_presence() -> int:
     """Mark offline the users whose sockets lived on a process that died (their entries lapsed)."""
-    if not redis.set(realtime.namespace() + ":lock:sweep_presence", 1, nx=True, ex=50):
+    if not redis.set(hub.namespace() + ":lock:sweep_presence", 1, nx=True, ex=50):
         return 0  # single-flight: another sweep is running
     swept = 0
     for raw in redis.smembers(presence.presence_users_key()):

@@ -5,13 +5,13 @@ import time
 from celery import shared_task
 from flask import current_app
 
-from app import audit
+from app.admin import audit
 from app.errors import APIError
 from app.extensions import db, redis
 from app.ids import utcnow
 from app.models import TaskRun, User
 
-from . import REGISTRY
+from workers import REGISTRY
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Server statistics tasks: online-user samples and the activity snapshot."""
 from celery import shared_task
 
-from app import analytics
+from app.admin import analytics
 
 
 @shared_task(name="stats.update")

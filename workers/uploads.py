@@ -3,7 +3,7 @@ import logging
 
 from celery import shared_task
 
-from app import variants
+from app.files import variants
 from app.extensions import db
 from app.ids import utcnow
 from app.models import StoredFile

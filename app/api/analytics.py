@@ -2,8 +2,8 @@
 import sqlalchemy as sa
 from flask import Blueprint
 
-from .. import analytics, charts
-from ..auth import staff_required
+from ..admin import analytics, charts
+from ..accounts.auth import staff_required
 from ..extensions import db
 from ..ids import iso, utcnow
 from ..models import AuditEvent, ChartBucket, User

@@ -8,7 +8,7 @@ from flask import Blueprint, current_app
 from workers import REGISTRY
 from workers.runs import is_running, queue_run
 
-from ..auth import current_caller, owner_required
+from ..accounts.auth import current_caller, owner_required
 from ..errors import APIError
 from ..extensions import db
 from ..ids import iso

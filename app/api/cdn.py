@@ -5,16 +5,16 @@ from sqlalchemy.exc import IntegrityError
 
 from workers.runs import queue_run
 
-from .. import files
-from ..auth import current_caller, owner_required
+from ..files import intake
+from ..accounts.auth import current_caller, owner_required
 from ..errors import APIError
 from ..extensions import db
 from ..ids import iso
 from ..models import FileRef, StoredFile
-from ..models.server import settings_changed
+from ..admin.settings import settings_changed
 from ..openapi import doc
 from ..params import Params
-from ..storage import get_storage
+from ..files.store import get_storage
 from .responses import ok
 
 bp = Blueprint("cdn", __name__, url_prefix="/api/v1/cdn")
@@ -36,14 +36,14 @@ def uploaded_file(*names: str):
 @owner_required
 def upload():
     params = Params()
-    directory = params.text("directory", required=False, default="uploads", choices=set(files.DIRECTORIES))
+    directory = params.text("directory", required=False, default="uploads", choices=set(intake.DIRECTORIES))
     params.done()
-    received = files.receive(uploaded_file("file"), images_only=directory in files.IMAGE_DIRECTORIES)
-    ref, duplicate = files.store(received, "cdn_upload", directory)
+    received = intake.receive(uploaded_file("file"), images_only=directory in intake.IMAGE_DIRECTORIES)
+    ref, duplicate = intake.store(received, "cdn_upload", directory)
     db.session.commit()
-    files.process_later([received], "upload")
+    intake.process_later([received], "upload")
     message = "File already stored; a new reference was added" if duplicate else "File uploaded successfully"
-    return ok(201, message=message, url=files.url_of(ref), is_duplicate=duplicate)
+    return ok(201, message=message, url=intake.url_of(ref), is_duplicate=duplicate)
 
 
 @bp.post("/files")
@@ -52,7 +52,7 @@ def upload():
 @owner_required
 def list_files():
     params = Params()
-    directory = params.text("directory", required=False, choices={*files.DIRECTORIES, "all"})
+    directory = params.text("directory", required=False, choices={*intake.DIRECTORIES, "all"})
     everything = params.flag("all") or directory == "all"
     limit = params.integer("limit", default=500, minimum=1, maximum=5000)
     offset = params.integer("offset", default=0, minimum=0, maximum=10_000_000)
@@ -65,7 +65,7 @@ def list_files():
         query = query.where(FileRef.path.startswith(directory + "/"))
     rows = db.session.execute(query.offset(offset).limit(limit)).all()
     listed = [{"filename": ref.path.rsplit("/", 1)[1], "size": stored.size, "modified": iso(stored.last_used_at),
-               "url": files.url_of(ref), "subdirectory": ref.path.split("/", 1)[0], "type": stored.mime_type,
+               "url": intake.url_of(ref), "subdirectory": ref.path.split("/", 1)[0], "type": stored.mime_type,
                "original_filename": ref.filename} for ref, stored in rows]
     return ok(files=listed)
 
@@ -74,8 +74,8 @@ def _file_from_url() -> tuple[str, StoredFile]:
     params = Params()
     file_url = params.text("file_url", max_len=2048)
     params.done()
-    path = files.path_of_url(file_url)
-    found = files.lookup(path)
+    path = intake.path_of_url(file_url)
+    found = intake.lookup(path)
     if found is None:
         raise APIError(404, "File not found", "UNKNOWN_FILE")
     return path, found[1]
@@ -90,7 +90,7 @@ def file_info():
     kinds = dict(db.session.execute(sa.select(FileRef.kind, sa.func.count()).where(FileRef.sha256 == stored.sha256)
                                     .group_by(FileRef.kind)).all())
     return ok(file_info={
-        "url": files.URL_PREFIX + path, "size": stored.size, "mime_type": stored.mime_type,
+        "url": intake.URL_PREFIX + path, "size": stored.size, "mime_type": stored.mime_type,
         "created": iso(stored.created_at), "modified": iso(stored.last_used_at), "sha256": stored.sha256,
         "references": sum(kinds.values()), "references_by_kind": kinds,
         "width": stored.width, "height": stored.height, "processed": stored.processed_at is not None,
@@ -103,7 +103,7 @@ def file_info():
 @owner_required
 def delete_file():
     path, stored = _file_from_url()
-    unlinked = files.unlink_everywhere(stored.sha256)
+    unlinked = intake.unlink_everywhere(stored.sha256)
     db.session.delete(stored)
     try:
         db.session.flush()
@@ -113,7 +113,7 @@ def delete_file():
     get_storage().delete(stored.sha256)  # after the row is gone, before the commit (see the cleanup)
     db.session.commit()
     settings_changed()  # the server avatar or banner may have been this file
-    return ok(message="File deleted successfully", file_url=files.URL_PREFIX + path, unlinked_references=unlinked)
+    return ok(message="File deleted successfully", file_url=intake.URL_PREFIX + path, unlinked_references=unlinked)
 
 
 @bp.post("/cleanup-orphaned")

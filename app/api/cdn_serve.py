@@ -3,14 +3,14 @@ import time
 
 from flask import Blueprint, current_app, request, send_file
 
-from .. import files, imaging, variants
-from ..auth import caller_for_token, request_token
+from ..files import imaging, intake, variants
+from ..accounts.auth import caller_for_token, request_token
 from ..errors import APIError
 from ..extensions import db, redis
-from ..messaging import can_see
+from ..messaging.messages import can_see
 from ..models import Channel, FileRef, StoredFile
 from ..openapi import doc
-from ..storage import get_storage
+from ..files.store import get_storage
 from ..urls import signature_valid
 from .responses import ok
 
@@ -51,7 +51,7 @@ def _check_access(ref: FileRef) -> bool:
 def serve(file_path: str):
     # The path never reaches the filesystem: it must match the only shape we create, then a
     # reference row, and the bytes are found by the row's digest.
-    found = files.lookup(file_path)
+    found = intake.lookup(file_path)
     if found is None:
         raise _not_found()
     ref, stored = found

@@ -5,12 +5,14 @@ import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, request
 from sqlalchemy.exc import IntegrityError
 
-from .. import audit, events, files, messaging
-from ..auth import Caller, current_caller, login_required, staff_required
+from ..admin import audit
+from ..messaging import events, messages
+from ..files import intake
+from ..accounts.auth import Caller, current_caller, login_required, staff_required
 from ..errors import APIError
 from ..extensions import db
 from ..models import Channel, ChannelMember, Message, User
-from ..models.server import current_settings
+from ..admin.settings import current_settings
 from ..openapi import doc
 from ..params import Params
 from .responses import ok
@@ -18,7 +20,7 @@ from .responses import ok
 bp = Blueprint("channels", __name__, url_prefix="/api/v1/channels")
 
 CHANNEL_NAME_RE = re.compile(r"[^\x00-\x1f\x7f]{1,64}")
-CURSOR_RE = messaging.MESSAGE_ID_RE
+CURSOR_RE = messages.MESSAGE_ID_RE
 MAX_ATTACHMENTS = 10
 
 
@@ -32,7 +34,7 @@ def info():
 @doc("Channels you may see, with your unread counts", responses={200: "channels"})
 @login_required
 def list_channels():
-    return ok(channels=messaging.channel_list(current_caller()))
+    return ok(channels=messages.channel_list(current_caller()))
 
 
 @bp.post("/create/", strict_slashes=False)
@@ -65,7 +67,7 @@ def create_channel():
 @doc("Delete a channel and its history (admin or owner)", auth="admin", responses={200: "Deleted", 404: "Unknown"})
 @staff_required
 def delete_channel(channel_id: str):
-    channel = messaging.visible_channel(current_caller(), channel_id)
+    channel = messages.visible_channel(current_caller(), channel_id)
     audience = events.channel_audience(channel)  # members are gone after the delete
     db.session.delete(db.session.get(Channel, channel.id))
     audit.record("channel_deleted", "Channel deleted", f"#{channel.name} was deleted", channel_id=channel.id)
@@ -74,13 +76,13 @@ def delete_channel(channel_id: str):
     return ok(message=f"Channel ID: '{channel_id}' deleted successfully")
 
 
-def _member_target(channel_id: str, *names: str) -> tuple[messaging.ChannelRow, User]:
+def _member_target(channel_id: str, *names: str) -> tuple[messages.ChannelRow, User]:
     params = Params()
     value = next((v for v in (params.text(n, required=False, max_len=64) for n in names) if v), None)
     if value is None:
         params.errors.append({"path": names[0], "message": "is required"})
     params.done()
-    channel = messaging.visible_channel(current_caller(), channel_id)
+    channel = messages.visible_channel(current_caller(), channel_id)
     user = db.session.get(User, value)
     if user is None:
         raise APIError(404, "User not found", "UNKNOWN_USER")
@@ -136,12 +138,12 @@ def load_messages(channel_id: str):
     after = params.text("after", required=False, max_len=36, pattern=CURSOR_RE, pattern_message="must be a message_id")
     limit = params.integer("limit", default=50, minimum=1, maximum=config["CURSOR_LIMIT_MAX"])
     params.done()
-    channel = messaging.visible_channel(current_caller(), channel_id)
+    channel = messages.visible_channel(current_caller(), channel_id)
     if before or after:
-        rows = messaging.messages_around(channel, before, after, limit)
+        rows = messages.messages_around(channel, before, after, limit)
     else:
-        rows = messaging.page_of_messages(channel, page, per_page)
-    return ok(messages=messaging.serialize(rows))
+        rows = messages.page_of_messages(channel, page, per_page)
+    return ok(messages=messages.serialize(rows))
 
 
 def _uploaded_attachments() -> list:
@@ -167,31 +169,31 @@ def send_message(channel_id: str):
         raise APIError(400, "The message is empty", "EMPTY_MESSAGE")
     if len(uploaded) > MAX_ATTACHMENTS:
         raise APIError(400, f"At most {MAX_ATTACHMENTS} attachments per message", "TOO_MANY_ATTACHMENTS")
-    channel = messaging.visible_channel(me, channel_id)
-    received = files.receive_all(uploaded)  # every file is judged before anything is stored
+    channel = messages.visible_channel(me, channel_id)
+    received = intake.receive_all(uploaded)  # every file is judged before anything is stored
     try:
-        urls = [files.attachment_url(upload, channel.id) for upload in received]
-        message = messaging.store_message(me, channel, text, urls)
+        urls = [intake.attachment_url(upload, channel.id) for upload in received]
+        message = messages.store_message(me, channel, text, urls)
         if received:  # the message and its attachments' file references commit together
-            files.attach(message, received)
+            intake.attach(message, received)
             db.session.commit()
     except BaseException:
         db.session.rollback()
-        files.discard(received)
+        intake.discard(received)
         raise
-    files.process_later(received)
+    intake.process_later(received)
     events.message_sent(message, channel, me)
     return ok(201, message="message sent successfully", message_id=message.id, attachments=message.attachments)
 
 
-def _named_message(channel_id: str) -> tuple[Caller, messaging.ChannelRow, Message]:
+def _named_message(channel_id: str) -> tuple[Caller, messages.ChannelRow, Message]:
     """The caller, the channel and the message named by the message_id parameter (404s else)."""
     me = current_caller()
     params = Params()
     message_id = params.text("message_id", max_len=36)
     params.done()
-    channel = messaging.visible_channel(me, channel_id)
-    return me, channel, messaging.channel_message(channel, message_id)
+    channel = messages.visible_channel(me, channel_id)
+    return me, channel, messages.channel_message(channel, message_id)
 
 
 @bp.put("/<channel_id>/mark_message_as_read")
@@ -200,7 +202,7 @@ def _named_message(channel_id: str) -> tuple[Caller, messaging.ChannelRow, Messa
 @login_required
 def mark_message_as_read(channel_id: str):
     me, channel, message = _named_message(channel_id)
-    messaging.advance_read_state(me.id, channel.id, message.id)
+    messages.advance_read_state(me.id, channel.id, message.id)
     db.session.commit()
     events.read_receipt(me, channel, message.id)
     return ok(201, message="The message_id was successfully marked as read")

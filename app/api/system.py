@@ -3,13 +3,13 @@ import re
 
 from flask import Blueprint, current_app
 
-from .. import analytics, audit
-from ..auth import owner_required, staff_required
+from ..admin import analytics, audit
+from ..accounts.auth import owner_required, staff_required
 from ..errors import ValidationError
 from ..extensions import db
 from ..ids import iso
 from ..models import ServerSettings
-from ..models.server import settings_changed
+from ..admin.settings import settings_changed
 from ..openapi import doc
 from ..params import Params, raw_param
 from ..urls import absolute_url

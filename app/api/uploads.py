@@ -1,12 +1,12 @@
 """Profile and server images: user avatar/banner and the server's avatar/banner."""
 from flask import Blueprint
 
-from .. import files
-from ..auth import current_user, login_required, owner_required
+from ..files import intake
+from ..accounts.auth import current_user, login_required, owner_required
 from ..extensions import db
 from ..ids import utcnow
 from ..models import ServerSettings
-from ..models.server import settings_changed
+from ..admin.settings import settings_changed
 from ..openapi import doc
 from ..urls import absolute_url
 from .cdn import uploaded_file
@@ -20,11 +20,11 @@ IMAGE_RESPONSES = {201: "Stored: the new URL", 400: "Damaged image or no file", 
 
 def _replace_image(kind: str, fields: tuple[str, str], owner: str | None) -> tuple[str, str]:
     """Store an uploaded image as the one `kind` image of a user (or the server): (path, sha256)."""
-    received = files.receive(uploaded_file(*fields), images_only=True)
+    received = intake.receive(uploaded_file(*fields), images_only=True)
     directory = "avatars" if kind.endswith("avatar") else "banners"
-    files.drop_refs(kind, owner)  # the previous image becomes an orphan unless used elsewhere
-    ref, _duplicate = files.store(received, kind, directory, user_id=owner)
-    return files.url_of(ref), ref.sha256
+    intake.drop_refs(kind, owner)  # the previous image becomes an orphan unless used elsewhere
+    ref, _duplicate = intake.store(received, kind, directory, user_id=owner)
+    return intake.url_of(ref), ref.sha256
 
 
 def _user_image(field: str):
@@ -34,7 +34,7 @@ def _user_image(field: str):
     setattr(me, f"{field}_url", url)
     me.updated_at = utcnow()
     db.session.commit()
-    files.enqueue_processing(sha256, field)  # clean it and make the standard thumbnails
+    intake.enqueue_processing(sha256, field)  # clean it and make the standard thumbnails
     return ok(201, message=f"{field.capitalize()} updated successfully", **{f"{field}_url": url})
 
 
@@ -45,7 +45,7 @@ def _server_image(field: str):
     setattr(settings, f"{field}_url", url)
     db.session.commit()
     settings_changed()
-    files.enqueue_processing(sha256, field)
+    intake.enqueue_processing(sha256, field)
     return ok(201, message=f"Server {field} updated successfully", **{f"{field}_url": absolute_url(url)})
 
 

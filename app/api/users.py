@@ -3,9 +3,10 @@ import sqlalchemy as sa
 from flask import Blueprint
 from sqlalchemy.exc import IntegrityError
 
-from .. import audit, events
-from ..accounts import USERNAME_RE, USERNAME_RULE, create_user, password_problem, username_taken
-from ..auth import (check_password, current_user, hash_password, issue_token, login_required, owner_required,
+from ..admin import audit
+from ..messaging import events
+from ..accounts.users import USERNAME_RE, USERNAME_RULE, create_user, password_problem, username_taken
+from ..accounts.auth import (check_password, current_user, hash_password, issue_token, login_required, owner_required,
                     revoke_tokens)
 from ..errors import APIError, ValidationError
 from ..extensions import db

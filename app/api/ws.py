@@ -7,8 +7,9 @@ import logging
 
 from flask import Blueprint, current_app, g, request
 
-from .. import events, messaging, presence, realtime
-from ..auth import current_caller, request_token, token_digest
+from ..messaging import events, messages
+from ..realtime import hub, presence
+from ..accounts.auth import current_caller, request_token, token_digest
 from ..errors import APIError
 from ..extensions import db, sock
 from ..models import AuthToken, Message, User
@@ -26,7 +27,7 @@ def handshake():
     user = current_caller()
     channel_id = (request.view_args or {}).get("channel_id")
     if channel_id is not None:
-        messaging.visible_channel(user, channel_id)
+        messages.visible_channel(user, channel_id)
     if not current_app.config["REALTIME_COMPRESSION"]:
         # The WebSocket library accepts whatever extension the client offers; without the offer
         # it sends plain frames, which the hub builds once for every socket.
@@ -35,10 +36,10 @@ def handshake():
     token_row = db.session.get(AuthToken, digest)
     if token_row is None:  # revoked since current_caller() checked it
         raise APIError(401, "The auth_token is invalid or has expired", "INVALID_AUTH_TOKEN")
-    conn = realtime.Connection(user.id, user.username, channel_id, digest, token_row.expires_at)
+    conn = hub.Connection(user.id, user.username, channel_id, digest, token_row.expires_at)
     # Registered and counted before the 101 goes out: an event published right after it is not
     # missed, and presence never sees a gap between a client's sockets.
-    realtime.hub.register(conn)
+    hub.hub.register(conn)
     g.ws_conn = conn
     presence.socket_opened(conn)
 
@@ -48,7 +49,7 @@ def forget(_exc=None):
     conn = g.pop("ws_conn", None)
     if conn is None:
         return
-    realtime.hub.unregister(conn)
+    hub.hub.unregister(conn)
     conn.close(None, None)
     try:
         presence.socket_closed(conn)
@@ -82,15 +83,15 @@ def serve(ws) -> None:
             db.session.remove()
 
 
-def reply(conn: realtime.Connection, frame: dict) -> None:
+def reply(conn: hub.Connection, frame: dict) -> None:
     conn.send(json.dumps(frame))
 
 
-def reply_error(conn: realtime.Connection, status: int, code: str, detail: str, **extra) -> None:
+def reply_error(conn: hub.Connection, status: int, code: str, detail: str, **extra) -> None:
     reply(conn, {"type": "error", "status_code": status, "code": code, "detail": detail, **extra})
 
 
-def handle_frame(conn: realtime.Connection, data) -> None:
+def handle_frame(conn: hub.Connection, data) -> None:
     """Throttle, parse and dispatch one client frame; every failure becomes an error frame."""
     try:
         allowed, retry_after = events.frame_allowed(conn.user_id)
@@ -116,37 +117,37 @@ def handle_frame(conn: realtime.Connection, data) -> None:
         reply_error(conn, 500, "INTERNAL_ERROR", "Internal server error")
 
 
-def _user(conn: realtime.Connection) -> User:
+def _user(conn: hub.Connection) -> User:
     user = db.session.get(User, conn.user_id)
     if user is None:
         raise APIError(401, "The account no longer exists", "INVALID_AUTH_TOKEN")
     return user
 
 
-def on_ping(conn: realtime.Connection, _frame: dict) -> None:
+def on_ping(conn: hub.Connection, _frame: dict) -> None:
     reply(conn, {"type": "pong"})
 
 
-def on_typing(conn: realtime.Connection, frame: dict) -> None:
+def on_typing(conn: hub.Connection, frame: dict) -> None:
     """On /ws the frame names its channel_id; on a channel socket it is that channel."""
     channel_id = conn.channel_id or frame.get("channel_id")
     if not isinstance(channel_id, str):
         raise APIError(400, "channel_id is required on /ws", "INVALID_FRAME")
     user = _user(conn)
-    events.typing(user, messaging.visible_channel(user, channel_id))
+    events.typing(user, messages.visible_channel(user, channel_id))
 
 
-def on_read_confirmation(conn: realtime.Connection, frame: dict) -> None:
+def on_read_confirmation(conn: hub.Connection, frame: dict) -> None:
     """Mark read for this user only (never for everyone), then emit read_receipt."""
     message_id = frame.get("message_id")
-    if not isinstance(message_id, str) or not messaging.MESSAGE_ID_RE.fullmatch(message_id):
+    if not isinstance(message_id, str) or not messages.MESSAGE_ID_RE.fullmatch(message_id):
         raise APIError(400, "message_id is required", "INVALID_FRAME")
     user = _user(conn)
     message = db.session.get(Message, message_id)
     if message is None or (conn.channel_id and message.channel_id != conn.channel_id):
         raise APIError(404, "Message not found", "UNKNOWN_MESSAGE")
-    channel = messaging.visible_channel(user, message.channel_id)
-    messaging.advance_read_state(user.id, channel.id, message.id)
+    channel = messages.visible_channel(user, message.channel_id)
+    messages.advance_read_state(user.id, channel.id, message.id)
     db.session.commit()
     events.read_receipt(user, channel, message.id)
 

@@ -1,10 +1,6 @@
 """The one row of server settings that the owner edits."""
 from datetime import datetime
 
-import threading
-import time
-from types import SimpleNamespace
-
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
@@ -52,28 +48,3 @@ class ServerSettings(db.Model):
             except IntegrityError:  # another process created it first
                 row = db.session.get(cls, 1)
         return row
-
-
-# Settings are read on every message and upload but change rarely: each process keeps a copy
-# for SETTINGS_TTL seconds. The process that changes them drops its copy at once (changed()).
-SETTINGS_TTL = 2.0
-_cache_lock = threading.Lock()
-_cached: dict = {"at": 0.0, "values": None}
-
-
-def current_settings() -> SimpleNamespace:
-    """A read-only snapshot of the settings row, at most SETTINGS_TTL seconds old."""
-    with _cache_lock:
-        if _cached["values"] is not None and time.monotonic() - _cached["at"] < SETTINGS_TTL:
-            return _cached["values"]
-    row = ServerSettings.get()
-    values = SimpleNamespace(**{column.key: getattr(row, column.key) for column in ServerSettings.__table__.columns})
-    with _cache_lock:
-        _cached.update(at=time.monotonic(), values=values)
-    return values
-
-
-def settings_changed() -> None:
-    """Call after committing a change to the settings row."""
-    with _cache_lock:
-        _cached["values"] = None

@@ -4,8 +4,8 @@ import re
 from flask import current_app
 
 from . import imaging
-from .models import StoredFile
-from .storage import get_storage
+from ..models import StoredFile
+from .store import get_storage
 
 # "clean.jpg": the upload upright and without metadata; "t256x192_high.webp": a transform.
 NAME_RE = re.compile(r"(?:clean|t(\d{1,4})x(\d{1,4})_(high|low|lossless))\.(png|jpg|webp|gif)")

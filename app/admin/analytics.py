@@ -8,9 +8,9 @@ import psutil
 import sqlalchemy as sa
 from flask import current_app
 
-from .extensions import db, redis
-from .ids import iso, utcnow
-from .models import Channel, Message, OnlineSample, User
+from ..extensions import db, redis
+from ..ids import iso, utcnow
+from ..models import Channel, Message, OnlineSample, User
 
 ONLINE_STATUSES = ("online", "idle", "dnd")
 ACTIVITY_KEY = "pufferblow:activity_metrics"

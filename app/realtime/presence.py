@@ -8,9 +8,9 @@ from datetime import datetime, timezone
 
 from flask import current_app
 
-from .extensions import redis
-from .ids import iso
-from .realtime import Connection, enqueue, namespace, publish
+from ..extensions import redis
+from ..ids import iso
+from .hub import Connection, enqueue, namespace, publish
 
 SWEEP_INTERVAL = 60  # seconds between presence sweeps, fleet-wide
 

@@ -17,12 +17,12 @@ from flask_limiter import Limiter, RateLimitExceeded
 from limits import parse
 from werkzeug.exceptions import HTTPException
 
-from .limitstore import SharedRedisStorage
-from .ratecount import SharedCounter
-from .auth import caller_for_token, request_token
-from .errors import APIError, error_response
-from .extensions import db
-from .netguard import client_ip
+from .storage import SharedRedisStorage
+from .counter import SharedCounter
+from ..accounts.auth import caller_for_token, request_token
+from ..errors import APIError, error_response
+from ..extensions import db
+from .blocked import client_ip
 
 UNREACHABLE = "rate limit storage unreachable: counting in this process's memory until it answers"
 RESUMED = "rate limit storage answers again: shared counting resumed"

@@ -16,10 +16,11 @@ import redis as redis_lib
 from flask import Flask, current_app
 from wsproto.events import TextMessage
 
-from .errors import APIError
-from .extensions import redis
-from .publisher import Publisher
-from .ids import utcnow
+from .. import keys
+from ..errors import APIError
+from ..extensions import redis
+from .wire import Publisher
+from ..ids import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +31,7 @@ PENDING_LIMIT = 500
 
 
 def namespace() -> str:
-    """Key and pub/sub prefix; pub/sub ignores db numbers, so the db number is part of it."""
-    db_number = redis.connection_pool.connection_kwargs.get("db", 0)
-    return f"{current_app.config['REALTIME_PREFIX']}:{db_number}"
+    return keys.namespace()
 
 
 class Connection:
@@ -148,7 +147,7 @@ class Hub:
             raise APIError(503, "Live events are unavailable (Redis)", "REALTIME_UNAVAILABLE")
 
     def _run(self, app: Flask) -> None:
-        from . import presence  # presence builds on this module, so it is imported late
+        from . import presence# presence builds on this module, so it is imported late
         with app.app_context():
             channel, ttl = namespace() + ":events", app.config["REALTIME_PRESENCE_TTL"]
         client = redis_lib.Redis.from_url(app.config["REDIS_URL"], health_check_interval=30, socket_keepalive=True)

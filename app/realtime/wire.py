@@ -7,7 +7,7 @@ import threading
 
 import redis as redis_lib
 
-from .extensions import redis
+from ..extensions import redis
 
 log = logging.getLogger(__name__)
 CLIENT_NAME = "pufferblow-publisher"  # how its connections show in Redis's CLIENT LIST

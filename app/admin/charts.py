@@ -10,9 +10,9 @@ from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 
-from .extensions import db
-from .ids import utcnow
-from .models import Channel, ChartBucket, Message, OnlineSample, User
+from ..extensions import db
+from ..ids import utcnow
+from ..models import Channel, ChartBucket, Message, OnlineSample, User
 
 # metric -> (timestamp column, how buckets combine)
 METRICS = {

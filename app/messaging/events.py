@@ -4,12 +4,12 @@ import time
 import sqlalchemy as sa
 from flask import current_app
 
-from . import messaging
-from .auth import Account
-from .extensions import db, redis
-from .messaging import ChannelView
-from .models import ChannelMember, Message, User
-from .realtime import enqueue, namespace, publish
+from . import messages
+from ..accounts.auth import Account
+from ..extensions import db, redis
+from .messages import ChannelView
+from ..models import ChannelMember, Message, User
+from ..realtime.hub import enqueue, namespace, publish
 
 
 def channel_audience(channel: ChannelView) -> list[str] | None:
@@ -34,7 +34,7 @@ def message_sent(message: Message, channel: ChannelView, sender: Account) -> Non
 
 
 def deliver_message(message: Message, channel: ChannelView, sender: Account | None = None) -> None:
-    frame = messaging.serialize([message], (sender,) if sender else ())[0]
+    frame = messages.serialize([message], (sender,) if sender else ())[0]
     channel_event(channel, {"type": "message", **frame})
 
 

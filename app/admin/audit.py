@@ -1,9 +1,9 @@
 """The audit log: security-relevant actions, recorded beside the change they describe."""
 from flask import g, has_request_context
 
-from .extensions import db
-from .auth import Account
-from .models import AuditEvent
+from ..extensions import db
+from ..accounts.auth import Account
+from ..models import AuditEvent
 
 
 def record(type_: str, title: str, description: str = "", user: Account | None = None, commit: bool = False,
@@ -12,7 +12,7 @@ def record(type_: str, title: str, description: str = "", user: Account | None =
 
     commit=True stores it at once: for events whose request ends in an error, such as a failed sign-in.
     """
-    from .netguard import client_ip
+    from ..limits.blocked import client_ip
 
     if user is None and has_request_context():
         user = g.get("caller")

@@ -4,15 +4,15 @@ import re
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from . import crypto
-from .auth import Account
-from .database import Prepared
-from .errors import APIError
-from .extensions import db
-from .ids import iso, utcnow, uuid7
-from .models import Channel, ChannelMember, Message, ReadState, User
-from .files import path_of_url
-from .urls import absolute_url, signed_url
+from .. import crypto
+from ..accounts.auth import Account
+from ..database import Prepared
+from ..errors import APIError
+from ..extensions import db
+from ..ids import iso, utcnow, uuid7
+from ..models import Channel, ChannelMember, Message, ReadState, User
+from ..files.intake import path_of_url
+from ..urls import absolute_url, signed_url
 
 MESSAGE_ID_RE = re.compile(r"[0-9a-fA-F-]{1,36}")
 # Unread counts stop at this many, as chat clients show "999+": counting is bounded by it.

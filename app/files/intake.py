@@ -12,12 +12,12 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from werkzeug.datastructures import FileStorage
 
 from . import media
-from .errors import APIError
-from .extensions import db
-from .ids import utcnow
-from .models import FileRef, Message, ServerSettings, StoredFile, User
-from .models.server import current_settings
-from .storage import Staged, TooLarge, get_storage
+from ..errors import APIError
+from ..extensions import db
+from ..ids import utcnow
+from ..models import FileRef, Message, ServerSettings, StoredFile, User
+from ..admin.settings import current_settings
+from .store import Staged, TooLarge, get_storage
 
 log = logging.getLogger(__name__)
 

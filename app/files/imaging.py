@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageOps, ImageSequence
 
-from .errors import ValidationError
+from ..errors import ValidationError
 
 SIZES = (16, 32, 64, 128, 256, 512, 1024, 2048)
 MAX_DIMENSION = 4096

@@ -14,8 +14,8 @@ import uuid
 import sqlalchemy as sa
 from flask import Flask, current_app, g, request
 
-from .errors import error_response
-from .extensions import db, redis
+from ..errors import error_response
+from ..extensions import db, redis
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class _BlockList:
             self.checked_at = now
 
     def _load(self) -> None:
-        from .models import BlockedIP
+        from ..models import BlockedIP
 
         networks = [ipaddress.ip_network(value) for value in db.session.scalars(sa.select(BlockedIP.network))]
         self.hosts = frozenset(net.network_address for net in networks if net.num_addresses == 1)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
 
-from .errors import APIError
+from ..errors import APIError
 
 MAX_SIDE = 8192
 # Pillow refuses at twice this on open; our own check refuses anything over 8192x8192 first.

@@ -10,12 +10,12 @@ import bcrypt
 import sqlalchemy as sa
 from flask import current_app, g, request
 
-from .database import Prepared
-from .errors import APIError
-from .extensions import db
-from .ids import utcnow
-from .models import AuthToken, User
-from .params import raw_param, request_json
+from ..database import Prepared
+from ..errors import APIError
+from ..extensions import db
+from ..ids import utcnow
+from ..models import AuthToken, User
+from ..params import raw_param, request_json
 
 # Checked against when the username is unknown, so a miss costs as much as a wrong password:
 # one per cost factor, since a hash made at another cost would answer measurably faster.

@@ -4,9 +4,9 @@ import re
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from .errors import APIError
-from .extensions import db
-from .models import ServerSettings, User
+from ..errors import APIError
+from ..extensions import db
+from ..models import ServerSettings, User
 from .auth import hash_password
 
 USERNAME_RE = re.compile(r"[A-Za-z0-9_.\-]{3,32}")
