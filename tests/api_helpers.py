@@ -1,5 +1,33 @@
-"""Small helpers the HTTP tests share: channels, messages, error-shape checks, a second app."""
+"""Small helpers the HTTP tests share: the API client, channels, messages, error-shape checks, a second app."""
+import os
 from contextlib import contextmanager
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PASSWORD = "correct horse battery"
+
+
+class Api:
+    """A client that speaks the API as a script would: JSON by default, any token transport."""
+
+    def __init__(self, flask_client):
+        self.client = flask_client
+
+    def call(self, method, path, token=None, json=None, data=None, query=None, headers=None, **kwargs):
+        query = dict(query or {})
+        if token is not None:
+            query.setdefault("auth_token", token)
+        response = self.client.open(path, method=method, json=json, data=data, query_string=query,
+                                    headers=headers or {}, **kwargs)
+        # The contract's first promise, checked on every call any test makes.
+        if response.is_json and path != "/openapi.json":
+            assert response.get_json()["status_code"] == response.status_code, response.get_json()
+        return response
+
+    def signup(self, username, password=PASSWORD):
+        response = self.call("POST", "/api/v1/users/signup", json={"username": username, "password": password})
+        assert response.status_code == 201, response.get_json()
+        token = response.get_json()["auth_token"]
+        return {"username": username, "token": token, "id": token.split(".", 1)[0]}
 
 
 def assert_error(response, status: int, code: str | None = None) -> dict:

@@ -13,9 +13,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from scripts.embedded_redis import start_redis, stop_redis  # noqa: E402
-
-PASSWORD = "correct horse battery"
-
+from tests.api_helpers import Api  # noqa: E402
 
 @pytest.fixture(scope="session")
 def services(tmp_path_factory):
@@ -59,7 +57,7 @@ def clean_state(request, services):
         return
     flask_app = request.getfixturevalue("app")
     from app.extensions import db, redis
-    from app.models.server import settings_changed
+    from app.admin.settings import settings_changed
     settings_changed()
     with flask_app.app_context():
         db.session.remove()
@@ -67,30 +65,6 @@ def clean_state(request, services):
             for table in reversed(db.metadata.sorted_tables):
                 conn.execute(table.delete())
         redis.flushdb()
-
-
-class Api:
-    """A client that speaks the API as a script would: JSON by default, any token transport."""
-
-    def __init__(self, flask_client):
-        self.client = flask_client
-
-    def call(self, method, path, token=None, json=None, data=None, query=None, headers=None, **kwargs):
-        query = dict(query or {})
-        if token is not None:
-            query.setdefault("auth_token", token)
-        response = self.client.open(path, method=method, json=json, data=data, query_string=query,
-                                    headers=headers or {}, **kwargs)
-        # The contract's first promise, checked on every call any test makes.
-        if response.is_json and path != "/openapi.json":
-            assert response.get_json()["status_code"] == response.status_code, response.get_json()
-        return response
-
-    def signup(self, username, password=PASSWORD):
-        response = self.call("POST", "/api/v1/users/signup", json={"username": username, "password": password})
-        assert response.status_code == 201, response.get_json()
-        token = response.get_json()["auth_token"]
-        return {"username": username, "token": token, "id": token.split(".", 1)[0]}
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from conftest import PASSWORD, Api
+from tests.api_helpers import PASSWORD, Api
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ import hashlib
 
 import pytest
 
-from filedata import image_bytes, unique_png, upload
+from tests.filedata import image_bytes, unique_png, upload
 
 
 def cdn_upload(api, token, data, name="f.png", directory=None):
@@ -163,10 +163,10 @@ def test_transforms_of_one_file_are_bounded(api, owner, app, monkeypatch):
     monkeypatch.setitem(app.config, "CDN_MAX_VARIANTS", 3)
     data = image_bytes("PNG", (200, 100))
     cdn_upload(api, owner["token"], data)
-    from app import variants
+    from app.files import variants
     from app.extensions import db
     from app.models import StoredFile
-    from app.storage import get_storage
+    from app.files.store import get_storage
     sha = hashlib.sha256(data).hexdigest()
     with app.app_context():
         stored = db.session.get(StoredFile, sha)
@@ -188,7 +188,7 @@ def test_transforms_of_one_file_are_bounded(api, owner, app, monkeypatch):
 def test_re_encoded_images_carry_no_metadata(tmp_path, ext, save):
     from PIL import Image, PngImagePlugin
 
-    from app import imaging
+    from app.files import imaging
     exif = Image.Exif()
     exif[0x010F] = "SecretCam"
     if save.get("pnginfo") == "text":

@@ -4,7 +4,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from filedata import image_bytes, unique_png, upload
+from tests.filedata import image_bytes, unique_png, upload
 
 
 def make_channel(api, owner, name="general", private=False):

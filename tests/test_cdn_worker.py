@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from PIL import Image
 
-from filedata import animated_gif, image_bytes, unique_png, upload
+from tests.filedata import animated_gif, image_bytes, unique_png, upload
 from scripts.stack import CeleryWorker
 
 
@@ -65,7 +65,7 @@ def test_avatar_thumbnails_are_made_after_upload(api, user, app):
     data = image_bytes("PNG", (300, 300))
     url = post(api, "/api/v1/users/profile/avatar", user["token"], data)["avatar_url"]
     sha = hashlib.sha256(data).hexdigest()
-    from app.storage import get_storage
+    from app.files.store import get_storage
     with app.app_context():
         storage = get_storage()
         names = [f"t{size}x{size}_high.png" for size in (32, 64, 128, 256)]
@@ -139,7 +139,7 @@ def _run_cleanup(api, owner, app):
 def _exists(app, sha):
     from app.extensions import db
     from app.models import StoredFile
-    from app.storage import get_storage
+    from app.files.store import get_storage
     with app.app_context():
         return db.session.get(StoredFile, sha) is not None, get_storage().stat(sha) is not None
 
@@ -153,7 +153,7 @@ def test_cleanup_removes_old_orphans_and_keeps_referenced_and_recent_files(api, 
     post(api, "/api/v1/users/profile/avatar", other_user["token"], recent_orphan)
     post(api, "/api/v1/users/profile/avatar", other_user["token"], shared)  # recent_orphan too, but just now
     _age(app, sha["shared"], sha["old"])
-    from app.storage import get_storage
+    from app.files.store import get_storage
     with app.app_context():
         untracked, _ = get_storage().put_bytes(b"left behind by a failed upload")
         path = get_storage().blob_path(untracked)
@@ -180,7 +180,7 @@ def test_one_failing_file_does_not_stop_the_cleanup(api, owner, app):
     from app.extensions import db
     from app.ids import utcnow
     from app.models import StoredFile
-    from app.storage import get_storage
+    from app.files.store import get_storage
     with app.app_context():
         for sha in shas:
             db.session.add(StoredFile(sha256=sha, size=1, mime_type="image/png", ext="png", kind="image",

@@ -1,7 +1,7 @@
 """SPEC section 4: channels, private-channel privacy, membership and per-user read state."""
 import pytest
 
-from api_helpers import add_member, assert_error, channel_entry, error_paths, load, make_channel, send
+from tests.api_helpers import add_member, assert_error, channel_entry, error_paths, load, make_channel, send
 
 CHANNELS = "/api/v1/channels"
 

@@ -7,8 +7,7 @@ import sys
 
 import sqlalchemy as sa
 
-from api_helpers import load, make_channel, send
-from conftest import ROOT
+from tests.api_helpers import ROOT, load, make_channel, send
 
 SIGNIN = "/api/v1/users/signin"
 

@@ -7,8 +7,7 @@ import requests
 import sqlalchemy as sa
 from werkzeug.serving import make_server
 
-from api_helpers import add_member, channel_entry, make_channel
-from conftest import PASSWORD
+from tests.api_helpers import PASSWORD, add_member, channel_entry, make_channel
 
 CHANNELS = "/api/v1/channels"
 

@@ -4,7 +4,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from api_helpers import another_app, assert_error, error_paths, make_channel
+from tests.api_helpers import another_app, assert_error, error_paths, make_channel
 
 PROFILE = "/api/v1/users/profile"
 

@@ -6,7 +6,7 @@ import redis as redis_lib
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from api_helpers import another_app, assert_error
+from tests.api_helpers import another_app, assert_error
 
 
 def _set_server_avatar(app, path):

@@ -4,7 +4,7 @@ import uuid
 
 import pytest
 
-from api_helpers import assert_error, error_paths, load, make_channel, send
+from tests.api_helpers import assert_error, error_paths, load, make_channel, send
 
 CHANNELS = "/api/v1/channels"
 
@@ -29,7 +29,7 @@ def _texts(messages) -> list[str]:
 def _set_max_length(app, value):
     from app.extensions import db
     from app.models import ServerSettings
-    from app.models.server import settings_changed
+    from app.admin.settings import settings_changed
     with app.app_context():
         ServerSettings.get().max_message_length = value
         db.session.commit()
@@ -174,7 +174,7 @@ def test_message_ids_follow_causal_order_across_processes():
     import sys
 
     from app.ids import uuid7
-    from conftest import ROOT
+    from tests.api_helpers import ROOT
     child = subprocess.Popen([sys.executable, "-c", "import sys\nfrom app.ids import uuid7\n"
                               "for _ in sys.stdin: print(uuid7(), flush=True)"],
                              cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)

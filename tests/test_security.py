@@ -8,8 +8,7 @@ import stat
 
 import sqlalchemy as sa
 
-from api_helpers import load, make_channel, send
-from conftest import PASSWORD
+from tests.api_helpers import PASSWORD, load, make_channel, send
 
 
 def _all_rows(app) -> str:

@@ -5,7 +5,7 @@ import os
 import pytest
 from PIL import Image
 
-from filedata import animated_gif, image_bytes, png_bomb, truncated_jpeg, unique_png, upload
+from tests.filedata import animated_gif, image_bytes, png_bomb, truncated_jpeg, unique_png, upload
 
 MIB = 1024 * 1024
 
@@ -114,7 +114,7 @@ def test_server_avatar_and_banner_are_owner_only(api, owner, user):
 def _set_settings(app, **values):
     from app.extensions import db
     from app.models import ServerSettings
-    from app.models.server import settings_changed
+    from app.admin.settings import settings_changed
     with app.app_context():
         settings = ServerSettings.get()
         for key, value in values.items():

@@ -1,8 +1,7 @@
 """SPEC sections 2 and 3: accounts, sign-in, profiles, tokens, the user list and the admin role."""
 import pytest
 
-from api_helpers import assert_error, error_paths
-from conftest import PASSWORD
+from tests.api_helpers import PASSWORD, assert_error, error_paths
 
 SIGNUP = "/api/v1/users/signup"
 SIGNIN = "/api/v1/users/signin"

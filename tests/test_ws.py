@@ -6,8 +6,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from api_helpers import make_channel, send
-from conftest import PASSWORD
+from tests.api_helpers import PASSWORD, make_channel, send
 from scripts.stack import Stack
 from tests.ws_support import (STACK_ENV, close_code, connect, frames_within, http, next_frame, open_raw,
                               read_raw_frame, refusal)
@@ -315,7 +314,7 @@ def test_waiting_sockets_hold_no_database_connection(stack, api, owner, general)
 
 
 def test_presence_sweep_marks_users_of_dead_processes_offline(stack, app, api, owner, user):
-    from app import presence
+    from app.realtime import presence
     from app.extensions import db, redis
     from app.models import User
     watcher = connect(stack, "/ws", owner["token"])

@@ -1,7 +1,7 @@
 """Fan-out across processes: gunicorn with 2 workers, a real Celery worker and Redis, both fan-out modes."""
 import pytest
 
-from api_helpers import make_channel
+from tests.api_helpers import make_channel
 from scripts.stack import Stack
 from tests.ws_support import STACK_ENV, connect, http, next_frame
 
@@ -15,7 +15,7 @@ def stack(request, app, services):
 
 def _socket_processes(app, user_ids: list[str]) -> set[str]:
     """The web processes holding the users' sockets, read from the shared presence entries."""
-    from app import presence
+    from app.realtime import presence
     from app.extensions import redis
     with app.app_context():
         members = [m.decode() for uid in user_ids for m in redis.zrange(presence.presence_key(uid), 0, -1)]

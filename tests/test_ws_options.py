@@ -7,7 +7,7 @@ import zlib
 import pytest
 import sqlalchemy as sa
 
-from api_helpers import make_channel, send
+from tests.api_helpers import make_channel, send
 from scripts.stack import Stack
 from tests.ws_support import STACK_ENV, connect, next_frame, open_raw, read_raw_frame
 
@@ -61,7 +61,7 @@ def test_compressed_and_plain_sockets_both_get_the_message(stack, api, owner, us
 
 def test_open_sockets_stay_counted_and_dead_ones_are_swept(stack, app, api, owner, user):
     """Live entries are refreshed past the TTL; a lapsed one is swept by a web process's own tick."""
-    from app import presence
+    from app.realtime import presence
     from app.extensions import db, redis
     from app.models import User
     watcher = connect(stack, "/ws", owner["token"])
