@@ -1,4 +1,4 @@
-"""SPEC section 4: channels, private-channel privacy, membership and per-user read state."""
+"""Channels: private-channel privacy, membership and per-user read state."""
 import pytest
 
 from tests.api_helpers import add_member, assert_error, channel_entry, error_paths, load, make_channel, send

@@ -1,4 +1,4 @@
-"""SPEC section 1: parameter and token transports, token checks, error bodies, limits, CORS."""
+"""Conventions: parameter and token transports, token checks, error bodies, limits, CORS."""
 from datetime import timedelta
 
 import pytest

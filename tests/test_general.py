@@ -1,4 +1,4 @@
-"""SPEC section 9: server info, latest release, liveness and readiness probes, the docs page."""
+"""General routes: server info, latest release, liveness and readiness probes, the docs page."""
 import json
 
 import pytest

@@ -1,4 +1,4 @@
-"""SPEC section 4: sending, history paging and cursors, message ids, limits and deletion."""
+"""Messages: sending, history paging and cursors, message ids, limits and deletion."""
 import io
 import uuid
 

@@ -1,4 +1,4 @@
-"""SPEC section 12 for the foundation: hashed tokens, bcrypt, encrypted messages, no secret ever sent."""
+"""Security promises: hashed tokens, bcrypt, encrypted messages, no secret ever sent."""
 import base64
 import hashlib
 import hmac

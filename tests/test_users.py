@@ -1,4 +1,4 @@
-"""SPEC sections 2 and 3: accounts, sign-in, profiles, tokens, the user list and the admin role."""
+"""Roles and users: accounts, sign-in, profiles, tokens, the user list and the admin role."""
 import pytest
 
 from tests.api_helpers import PASSWORD, assert_error, error_paths

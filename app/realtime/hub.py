@@ -24,7 +24,7 @@ from ..ids import utcnow
 
 log = logging.getLogger(__name__)
 
-# Close codes of SPEC section 10.
+# WebSocket close codes: the token is not (or no longer) valid; the channel is unknown or hidden.
 CLOSE_UNAUTHORIZED = 4001
 CLOSE_UNKNOWN_CHANNEL = 4004
 PENDING_LIMIT = 500
