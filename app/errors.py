@@ -4,6 +4,8 @@ import logging
 from flask import Flask, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from .extensions import db
+
 log = logging.getLogger(__name__)
 
 # Default stable codes by status; a raise site may name a more precise one.
@@ -56,8 +58,6 @@ def error_response(status: int, detail: str, code: str | None = None, errors=Non
 
 
 def register_error_handlers(app: Flask) -> None:
-    from .extensions import db
-
     @app.errorhandler(APIError)
     def handle_api_error(exc: APIError):
         return error_response(exc.status, exc.detail, exc.code, exc.errors, exc.headers, exc.extra, exc)
