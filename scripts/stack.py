@@ -7,14 +7,14 @@ env holds REDIS_URL, DATABASE_URL and PUFFERBLOW_DATA_DIR (tests pass conftest's
 Logs go to <data dir>/logs; a process that fails to start raises with the tail of its log.
 """
 import os
-import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from scripts.supervise import ROOT, Child
+
 BIN = os.path.dirname(sys.executable)
 
 
@@ -24,46 +24,11 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-class _Process:
-    """One child process in its own session, logging to a file."""
-
-    def __init__(self, name: str, command: list[str], env: dict):
-        self.name = name
-        log_dir = os.path.join(env["PUFFERBLOW_DATA_DIR"], "logs")
-        os.makedirs(log_dir, exist_ok=True)
-        self.log_path = os.path.join(log_dir, f"{name}-{time.time_ns()}.log")
-        self._log = open(self.log_path, "wb")
-        self.process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env}, stdout=self._log,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
-
-    def log_tail(self, size: int = 3000) -> str:
-        with open(self.log_path, "rb") as handle:
-            return handle.read()[-size:].decode(errors="replace")
-
-    def check_alive(self) -> None:
-        if self.process.poll() is not None:
-            raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n{self.log_tail()}")
-
-    def stop(self, timeout: float = 15) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        self._log.close()
-
-
-def _wait_for(condition, process: _Process, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        process.check_alive()
-        if condition():
-            return
-        time.sleep(0.1)
-    process.stop()
-    raise RuntimeError(f"{what} not ready within {timeout} s:\n{process.log_tail()}")
+def _logged(name: str, command: list[str], env: dict) -> Child:
+    """A child whose output goes to a fresh file under <data dir>/logs."""
+    log_dir = os.path.join(env["PUFFERBLOW_DATA_DIR"], "logs")
+    os.makedirs(log_dir, exist_ok=True)
+    return Child(name, command, env, log_path=os.path.join(log_dir, f"{name}-{time.time_ns()}.log"))
 
 
 class CeleryWorker:
@@ -72,14 +37,14 @@ class CeleryWorker:
     def __init__(self, env: dict, concurrency: int = 2, extra_env: dict | None = None):
         self.env = {**env, **(extra_env or {})}
         self.concurrency = concurrency
-        self.proc: _Process | None = None
+        self.proc: Child | None = None
 
     def __enter__(self) -> "CeleryWorker":
         command = [f"{BIN}/celery", "-A", "celery_app", "worker", "--pool", "threads", "--concurrency",
                    str(self.concurrency), "--loglevel", "INFO", "--without-gossip", "--without-mingle",
                    "--hostname", f"test-{time.time_ns()}@%h"]
-        self.proc = _Process("celery-worker", command, self.env)
-        _wait_for(lambda: b" ready." in open(self.proc.log_path, "rb").read(), self.proc, 60, "celery worker")
+        self.proc = _logged("celery-worker", command, self.env)
+        self.proc.wait_until(lambda: b" ready." in self.proc.log_text(), 60, "celery worker")
         return self
 
     def __exit__(self, *exc) -> None:
@@ -91,12 +56,12 @@ class CeleryBeat:
 
     def __init__(self, env: dict, extra_env: dict | None = None):
         self.env = {**env, **(extra_env or {})}
-        self.proc: _Process | None = None
+        self.proc: Child | None = None
 
     def __enter__(self) -> "CeleryBeat":
         schedule = os.path.join(self.env["PUFFERBLOW_DATA_DIR"], f"beat-{time.time_ns()}")
-        self.proc = _Process("celery-beat", [f"{BIN}/celery", "-A", "celery_app", "beat", "--loglevel", "INFO",
-                                             "--schedule", schedule], self.env)
+        self.proc = _logged("celery-beat", [f"{BIN}/celery", "-A", "celery_app", "beat", "--loglevel", "INFO",
+                                            "--schedule", schedule], self.env)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -115,7 +80,7 @@ class Stack:
         self.ws_url = f"ws://127.0.0.1:{self.port}"
         self.web_workers, self.threads, self.worker_class = web_workers, threads, worker_class
         self.with_worker, self.with_beat, self.migrate = celery_worker, beat, migrate
-        self.web: _Process | None = None
+        self.web: Child | None = None
         self._children: list = []
 
     def _healthy(self) -> bool:
@@ -137,8 +102,8 @@ class Stack:
             web_env = {**self.env, "GUNICORN_BIND": f"127.0.0.1:{self.port}", "GUNICORN_WORKERS": str(self.web_workers),
                        "GUNICORN_THREADS": str(self.threads), "GUNICORN_WORKER_CLASS": self.worker_class,
                        "GUNICORN_LOGLEVEL": "warning"}
-            self.web = _Process("gunicorn", [f"{BIN}/gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"], web_env)
-            _wait_for(self._healthy, self.web, 60, "gunicorn")
+            self.web = _logged("gunicorn", [f"{BIN}/gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"], web_env)
+            self.web.wait_until(self._healthy, 60, "gunicorn")
         except BaseException:
             self.__exit__()
             raise

@@ -4,6 +4,7 @@ import os
 import stat
 import subprocess
 import sys
+import threading
 
 import sqlalchemy as sa
 
@@ -105,8 +106,6 @@ def test_rotation_by_another_process_reaches_a_running_server(api, app, owner, s
 
 def test_concurrent_rotations_never_lose_a_key(app, tmp_path):
     """Rotation is read-modify-write of one file: two at once must not drop the other's key."""
-    import threading
-
     from app import crypto
     path = str(tmp_path / "keys" / "messages.key")
     with app.app_context():
