@@ -78,12 +78,6 @@ class LocalStorage:
             raise
         return Staged(temp_path, digest.hexdigest(), size, head)
 
-    def stage_bytes(self, data: bytes) -> Staged:
-        fd, temp_path = tempfile.mkstemp(dir=self.tmp_dir, prefix="up-")
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        return Staged(temp_path, hashlib.sha256(data).hexdigest(), len(data), data[:4096])
-
     def commit(self, staged: Staged) -> bool:
         """Move a staged file to its address; True when the same bytes were already stored."""
         final = self.blob_path(staged.sha256)
@@ -100,11 +94,6 @@ class LocalStorage:
         except FileNotFoundError:
             pass
 
-    def put_bytes(self, data: bytes) -> tuple[str, bool]:
-        """Store bytes at their address; returns (sha256, was_already_stored)."""
-        staged = self.stage_bytes(data)
-        return staged.sha256, self.commit(staged)
-
     def put_variant(self, sha256: str, name: str, data: bytes) -> str:
         """Write a derived image atomically (readers never see a partial file)."""
         final = self.variant_path(sha256, name)
@@ -116,9 +105,6 @@ class LocalStorage:
         return final
 
     # -- reading ------------------------------------------------------------------------
-    def open(self, sha256: str) -> BinaryIO:
-        return open(self.blob_path(sha256), "rb")
-
     def stat(self, sha256: str) -> Stat | None:
         try:
             info = os.stat(self.blob_path(sha256))
