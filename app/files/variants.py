@@ -90,8 +90,9 @@ def wait_for(stored: StoredFile, name: str) -> str | None:
     if path is not None:
         return path
     pending = keys.variant_pending(stored.sha256, name)
-    if redis.set(pending, 1, nx=True, ex=PENDING_SECONDS) and not enqueue_transform(stored.sha256, name):
-        redis.delete(pending)  # the next request tries to queue it again
+    if redis.set(pending, 1, nx=True, ex=PENDING_SECONDS):
+        if not tasks.enqueue(tasks.CDN_TRANSFORM, stored.sha256, name):
+            redis.delete(pending)  # the next request tries to queue it again
     deadline = time.monotonic() + current_app.config["CDN_TRANSFORM_WAIT_SECONDS"]
     delay = 0.01
     while time.monotonic() < deadline:
@@ -101,10 +102,6 @@ def wait_for(stored: StoredFile, name: str) -> str | None:
         if path is not None:
             return path
     return None
-
-
-def enqueue_transform(sha256: str, name: str) -> bool:
-    return tasks.enqueue(tasks.CDN_TRANSFORM, sha256, name)
 
 
 def transform_failed(sha256: str, name: str, reason: str) -> None:
