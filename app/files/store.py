@@ -15,6 +15,7 @@ from flask import current_app
 
 CHUNK = 256 * 1024
 SHA_RE = re.compile(r"[0-9a-f]{64}")
+# variants.py builds the names; this only keeps any name inside its folder.
 VARIANT_RE = re.compile(r"[a-z0-9_]{1,64}\.[a-z0-9]{2,5}")
 
 
@@ -39,7 +40,7 @@ class Stat:
 
 
 class LocalStorage:
-    """Blobs under <root>/blobs/ab/cd/<sha256>; derived images under <root>/derived/<sha256>/."""
+    """Blobs under <root>/blobs/ab/cd/<sha256>; derived images under <root>/derived/ab/<sha256>/."""
 
     def __init__(self, root: str) -> None:
         self.root = root
@@ -52,10 +53,15 @@ class LocalStorage:
             raise ValueError("not a SHA-256 hex digest")
         return os.path.join(self.root, "blobs", sha256[:2], sha256[2:4], sha256)
 
+    def _derived_dir(self, sha256: str) -> str:
+        if not SHA_RE.fullmatch(sha256):
+            raise ValueError("not a SHA-256 hex digest")
+        return os.path.join(self.root, "derived", sha256[:2], sha256)
+
     def variant_path(self, sha256: str, name: str) -> str:
-        if not SHA_RE.fullmatch(sha256) or not VARIANT_RE.fullmatch(name):
-            raise ValueError("not a SHA-256 hex digest and variant name")
-        return os.path.join(self.root, "derived", sha256[:2], sha256, name)
+        if not VARIANT_RE.fullmatch(name):
+            raise ValueError("not a variant name")
+        return os.path.join(self._derived_dir(sha256), name)
 
     # -- writing ------------------------------------------------------------------------
     def stage(self, stream: BinaryIO, limit: int | None = None) -> Staged:
@@ -121,7 +127,7 @@ class LocalStorage:
 
     def variants(self, sha256: str) -> list[tuple[str, float]]:
         """(name, last modified) of every derived image of a blob."""
-        folder = os.path.dirname(self.variant_path(sha256, "x.png"))
+        folder = self._derived_dir(sha256)
         try:
             names = os.listdir(folder)
         except FileNotFoundError:
@@ -151,16 +157,16 @@ class LocalStorage:
     # -- deleting -----------------------------------------------------------------------
     def delete(self, sha256: str) -> bool:
         """Remove a blob and everything derived from it; True when the blob existed."""
-        self.delete_variants(sha256)
+        self._delete_variants(sha256)
         try:
             os.unlink(self.blob_path(sha256))
             return True
         except FileNotFoundError:
             return False
 
-    def delete_variants(self, sha256: str) -> None:
-        folder = os.path.join(self.root, "derived", sha256[:2], sha256)
-        if not SHA_RE.fullmatch(sha256) or not os.path.isdir(folder):
+    def _delete_variants(self, sha256: str) -> None:
+        folder = self._derived_dir(sha256)
+        if not os.path.isdir(folder):
             return
         for name in os.listdir(folder):
             os.unlink(os.path.join(folder, name))
