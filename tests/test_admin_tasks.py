@@ -30,8 +30,8 @@ def test_registry_and_beat_schedule_agree(app):
     assert set(schedule) == TASK_IDS
     assert all(entry["task"] == "background.run" and entry["args"] == [task_id] for task_id, entry in schedule.items())
     registered = app.extensions["celery"].tasks
-    for task_id, spec in REGISTRY.items():
-        assert spec.task in registered, task_id
+    for task_id, entry in REGISTRY.items():
+        assert entry.task in registered, task_id
 
 
 def test_status_shape_and_roles(api, owner, admin):

@@ -55,8 +55,8 @@ def _run_record(task_id: str, run_id: str | None) -> TaskRun:
 
 def run_recorded(task_id: str, run_id: str | None, call: Callable[[str], Any]) -> dict:
     """Run one registered task through call(celery task name), recording the run in the database."""
-    spec = REGISTRY.get(task_id)
-    if spec is None:
+    entry = REGISTRY.get(task_id)
+    if entry is None:
         log.error("refusing to run unregistered task id %r", task_id)
         return {"state": "failed", "error": "unknown task id"}
     run = _run_record(task_id, run_id)
@@ -73,7 +73,7 @@ def run_recorded(task_id: str, run_id: str | None, call: Callable[[str], Any]) -
             run.error = run.error or "another run of this task is in progress"
             db.session.commit()
             return {"state": run.state, "error": run.error}
-        return _execute(run, spec.task, call)
+        return _execute(run, entry.task, call)
 
 
 def _execute(run: TaskRun, task_name: str, call: Callable[[str], Any]) -> dict:
@@ -106,13 +106,13 @@ def _latest(task_id: str, *where) -> TaskRun | None:
 
 
 def _status(task_id: str, counts: dict) -> dict:
-    spec = REGISTRY[task_id]
+    entry = REGISTRY[task_id]
     last = _latest(task_id, TaskRun.finished_at.is_not(None))
     failed = _latest(task_id, TaskRun.state == "failed")
     scheduled = _latest(task_id, TaskRun.trigger == "schedule", TaskRun.started_at.is_not(None))
     runs, errors = counts.get(task_id, (0, 0))
     return {
-        "description": spec.description, "schedule": schedule_text(task_id), "celery_task": spec.task,
+        "description": entry.description, "schedule": schedule_text(task_id), "celery_task": entry.task,
         "enabled": task_id in current_app.config["CELERY"]["beat_schedule"],
         "next_run": next_run(task_id, scheduled.started_at if scheduled else None),
         "running": is_running(task_id), "runs": runs, "errors": errors,
