@@ -4,6 +4,8 @@ from datetime import timedelta
 
 from celery.schedules import crontab
 
+from app.tasks import BACKGROUND_RUN
+
 BASE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -108,21 +110,17 @@ class Config:
         "accept_content": ["json"],
         "task_ignore_result": True,
         "broker_connection_retry_on_startup": True,
-        # Every registered task runs through "background.run" so each run is recorded.
-        "beat_schedule": {
-            "cdn_cleanup": {"task": "background.run", "args": ["cdn_cleanup"],
-                            "schedule": crontab(hour=3, minute=30)},
-            "auth_token_cleanup": {"task": "background.run", "args": ["auth_token_cleanup"],
-                                   "schedule": timedelta(hours=1)},
-            "server_stats_update": {"task": "background.run", "args": ["server_stats_update"],
-                                    "schedule": timedelta(minutes=5)},
-            "chart_data_update": {"task": "background.run", "args": ["chart_data_update"],
-                                  "schedule": timedelta(minutes=5)},
-            "activity_metrics_update": {"task": "background.run", "args": ["activity_metrics_update"],
-                                        "schedule": timedelta(minutes=2)},
-            "github_releases_check": {"task": "background.run", "args": ["github_releases_check"],
-                                      "schedule": timedelta(hours=6)},
-        },
+        # Every registered task (app/admin/registry.py) runs through "background.run", so each
+        # run is recorded; the status route describes these schedules in words.
+        "beat_schedule": {task_id: {"task": BACKGROUND_RUN, "args": [task_id], "schedule": schedule}
+                          for task_id, schedule in {
+                              "cdn_cleanup": crontab(hour=3, minute=30),
+                              "auth_token_cleanup": timedelta(hours=1),
+                              "server_stats_update": timedelta(minutes=5),
+                              "chart_data_update": timedelta(minutes=5),
+                              "activity_metrics_update": timedelta(minutes=2),
+                              "github_releases_check": timedelta(hours=6),
+                          }.items()},
         "timezone": "UTC",
     }
 

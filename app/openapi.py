@@ -26,23 +26,23 @@ def doc(summary: str, params: dict[str, str] | None = None, auth: str | None = "
     return decorate
 
 
-def _operation(spec: dict, method: str, path_params: list[str], tag: str) -> dict:
+def _operation(note: dict, method: str, path_params: list[str], tag: str) -> dict:
     parameters = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
                   for name in path_params]
     fields, required = {}, []
-    for name, kind in spec["params"].items():
+    for name, kind in note["params"].items():
         fields[name] = dict(_TYPES[kind.rstrip("*")])
         if kind.endswith("*"):
             required.append(name)
-    has_files = any(kind.rstrip("*") in {"file", "files"} for kind in spec["params"].values())
+    has_files = any(kind.rstrip("*") in {"file", "files"} for kind in note["params"].values())
     operation = {
-        "summary": spec["summary"],
-        "tags": [spec["tag"] or tag],
-        "responses": {str(code): {"description": text} for code, text in spec["responses"].items()},
+        "summary": note["summary"],
+        "tags": [note["tag"] or tag],
+        "responses": {str(code): {"description": text} for code, text in note["responses"].items()},
     }
-    if spec["auth"]:
+    if note["auth"]:
         operation["security"] = [{"bearerAuth": []}, {"authTokenQuery": []}]
-        operation["description"] = f"Requires an auth_token ({spec['auth']} role or higher)."
+        operation["description"] = f"Requires an auth_token ({note['auth']} role or higher)."
     if method in {"get", "delete"} or not fields:
         parameters += [{"name": name, "in": "query", "required": name in required, "schema": schema}
                        for name, schema in fields.items() if "format" not in schema]
@@ -63,13 +63,13 @@ def build_document(app: Flask) -> dict:
     paths: dict = {}
     for rule in app.url_map.iter_rules():
         view = app.view_functions.get(rule.endpoint)
-        spec = getattr(view, "_openapi", None)
-        if spec is None:
+        note = getattr(view, "_openapi", None)
+        if note is None:
             continue
         path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
         tag = rule.endpoint.split(".")[0]
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
-            paths.setdefault(path, {})[method.lower()] = _operation(spec, method.lower(), list(rule.arguments), tag)
+            paths.setdefault(path, {})[method.lower()] = _operation(note, method.lower(), list(rule.arguments), tag)
     return {
         "openapi": "3.0.3",
         "info": {"title": "PufferBlow-compatible chat server", "version": app.config["SERVER_VERSION"],
@@ -102,10 +102,10 @@ h2{font-size:1rem;margin:1.5rem 0 .3rem}code{background:#f2f2f2;padding:0 .3rem}
 </head><body><h1>API reference</h1><p>The machine-readable document is at
 <a href="openapi.json"><code>/openapi.json</code></a>.</p><div id="api">Loading…</div>
 <script>
-fetch("openapi.json").then(r => r.json()).then(spec => {
+fetch("openapi.json").then(r => r.json()).then(api => {
   const root = document.getElementById("api"); root.textContent = "";
-  root.insertAdjacentHTML("beforeend", "<p>" + spec.info.description + "</p>");
-  for (const [path, ops] of Object.entries(spec.paths)) for (const [method, op] of Object.entries(ops)) {
+  root.insertAdjacentHTML("beforeend", "<p>" + api.info.description + "</p>");
+  for (const [path, ops] of Object.entries(api.paths)) for (const [method, op] of Object.entries(ops)) {
     const div = document.createElement("div");
     const params = (op.parameters || []).map(p => p.name).concat(Object.keys(
       ((op.requestBody || {}).content || {})["multipart/form-data"]?.schema.properties || {}));

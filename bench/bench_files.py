@@ -5,6 +5,7 @@ The load client runs on the same cores as gunicorn and the Celery worker.
 """
 import http.client
 import io
+import json
 import os
 import statistics
 import sys
@@ -83,6 +84,7 @@ def upload_load(url: str, path: str, token: str, bodies: list[tuple[bytes, str]]
 
 
 def seed_owner() -> str:
+    # Imported here, once bench_env has set the environment the configuration is read from.
     from app import create_app
     from app.accounts.users import create_user
     from app.accounts.auth import issue_token
@@ -113,8 +115,6 @@ def thumbnail_in_process(jpeg: bytes) -> list[float]:
 
 def thumbnail_end_to_end(stack: Stack, token: str, jpeg: bytes) -> tuple[float, float]:
     """Upload as an avatar, then time a cold ?width=1024 request and the standard thumbnails."""
-    import json
-
     host, port = stack.url.split("//", 1)[1].split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=60)
     body, content_type = multipart("file", jpeg, "photo.jpg")
@@ -142,7 +142,6 @@ def thumbnail_end_to_end(stack: Stack, token: str, jpeg: bytes) -> tuple[float, 
 
 def avatar_path(stack: Stack, token: str) -> str:
     """The owner's current avatar path."""
-    import json
     host, port = stack.url.split("//", 1)[1].split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=30)
     conn.request("POST", "/api/v1/users/profile", headers={"Authorization": f"Bearer {token}"})

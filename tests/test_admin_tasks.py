@@ -6,11 +6,13 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
+from app import keys, tasks
+from app.admin import runs
+from app.admin.registry import REGISTRY, RegisteredTask, describe
 from app.extensions import db, redis
 from app.ids import utcnow
 from app.models import AuthToken, TaskRun
-from workers import REGISTRY
-from workers.runs import LOCK_PREFIX, run_registered
+from workers.runs import run_registered
 
 TASK_IDS = {"cdn_cleanup", "auth_token_cleanup", "server_stats_update", "chart_data_update",
             "activity_metrics_update", "github_releases_check"}
@@ -23,13 +25,13 @@ def run_in_process(app, task_id, run_id=None):
 
 def test_registry_and_beat_schedule_agree(app):
     assert set(REGISTRY) == TASK_IDS
-    assert REGISTRY["cdn_cleanup"]["task"] == "cdn.cleanup"
+    assert REGISTRY["cdn_cleanup"].task == "cdn.cleanup"
     schedule = app.config["CELERY"]["beat_schedule"]
     assert set(schedule) == TASK_IDS
     assert all(entry["task"] == "background.run" and entry["args"] == [task_id] for task_id, entry in schedule.items())
     registered = app.extensions["celery"].tasks
-    for task_id, spec in REGISTRY.items():
-        assert spec["task"] in registered, task_id
+    for task_id, entry in REGISTRY.items():
+        assert entry.task in registered, task_id
 
 
 def test_status_shape_and_roles(api, owner, admin):
@@ -44,6 +46,27 @@ def test_status_shape_and_roles(api, owner, admin):
         assert entry["next_run"].endswith("Z")
     assert api.call("POST", "/api/v1/background-tasks/status", token=admin["token"]).status_code == 403
     assert api.call("POST", "/api/v1/background-tasks/status").status_code == 401
+
+
+def test_schedules_are_described_from_the_beat_schedule(api, app, owner):
+    tasks_status = api.call("POST", "/api/v1/background-tasks/status", token=owner["token"]).get_json()["tasks"]
+    assert {task_id: entry["schedule"] for task_id, entry in tasks_status.items()} == {
+        "cdn_cleanup": "daily at 03:30 UTC", "auth_token_cleanup": "every hour",
+        "server_stats_update": "every 5 minutes", "chart_data_update": "every 5 minutes",
+        "activity_metrics_update": "every 2 minutes", "github_releases_check": "every 6 hours"}
+    with app.app_context():
+        assert describe(timedelta(seconds=90)) == "every 90 seconds"
+        assert describe(timedelta(days=1)) == "every day"
+
+
+def test_run_answers_503_when_the_queue_is_unreachable(api, app, owner, monkeypatch):
+    monkeypatch.setattr(tasks, "enqueue", lambda *args, **kwargs: False)
+    response = api.call("POST", "/api/v1/background-tasks/run", token=owner["token"],
+                        json={"task_id": "chart_data_update"})
+    assert response.status_code == 503 and response.get_json()["code"] == "QUEUE_UNAVAILABLE"
+    with app.app_context():
+        run = db.session.scalar(sa.select(TaskRun).where(TaskRun.task_id == "chart_data_update"))
+        assert run.state == "failed" and "could not enqueue" in run.error and run.finished_at
 
 
 def test_run_queues_and_reports(api, owner, user):
@@ -71,7 +94,7 @@ def test_run_records_success_failure_and_status(api, app, owner):
     assert run["started_at"] and run["finished_at"]
     # A scheduled run of a task whose code is not installed on this worker is a recorded failure.
     with app.app_context():
-        REGISTRY["broken_for_test"] = {"task": "no.such.task", "schedule": "never", "description": "x"}
+        REGISTRY["broken_for_test"] = RegisteredTask("no.such.task", "x")
     try:
         assert run_in_process(app, "broken_for_test")["state"] == "failed"
     finally:
@@ -91,7 +114,7 @@ def test_run_records_success_failure_and_status(api, app, owner):
 
 def test_periodic_runs_are_single_flight(api, app, owner):
     with app.app_context():
-        redis.set(LOCK_PREFIX + "chart_data_update", "held", ex=60)
+        redis.set(keys.lock(runs.lock_name("chart_data_update")), "held", ex=60)
     busy = api.call("POST", "/api/v1/background-tasks/run", token=owner["token"], json={"task_id": "chart_data_update"})
     assert busy.status_code == 409 and busy.get_json()["code"] == "TASK_RUNNING"
     status = api.call("POST", "/api/v1/background-tasks/status", token=owner["token"]).get_json()["tasks"]

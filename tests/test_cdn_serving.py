@@ -192,3 +192,29 @@ def test_transform_without_a_worker_answers_202_with_a_retry_hint(api, owner, ap
     assert response.headers["Retry-After"] == "1"
     assert response.get_json()["retry_after"] == 1
     assert "no-store" in response.headers["Cache-Control"]
+
+
+def test_transform_the_broker_refused_is_queued_again_by_the_next_request(api, owner, app, monkeypatch):
+    from app import tasks
+    monkeypatch.setitem(app.config, "CDN_TRANSFORM_WAIT_SECONDS", 0.1)
+    queued = []
+    monkeypatch.setattr(tasks, "enqueue", lambda name, *args, **kwargs: queued.append((name, args)) or False)
+    data = unique_png(50)
+    url = api.call("POST", "/api/v1/cdn/upload", token=owner["token"], data={"file": upload(data, "a.png")},
+                   content_type="multipart/form-data").get_json()["url"]
+    assert api.call("GET", url, query={"size": 16}).status_code == 202
+    assert api.call("GET", url, query={"size": 16}).status_code == 202
+    sha = hashlib.sha256(data).hexdigest()
+    assert queued == [("cdn.transform", (sha, "t16x16_high.png"))] * 2
+
+
+def test_a_failed_transform_answers_at_once(api, owner, app, monkeypatch):
+    from app.files import variants
+    monkeypatch.setitem(app.config, "CDN_TRANSFORM_WAIT_SECONDS", 30)
+    data = unique_png(51)
+    url = api.call("POST", "/api/v1/cdn/upload", token=owner["token"], data={"file": upload(data, "a.png")},
+                   content_type="multipart/form-data").get_json()["url"]
+    with app.app_context():
+        variants.transform_failed(hashlib.sha256(data).hexdigest(), "t16x16_high.png", "OSError")
+    response = api.call("GET", url, query={"size": 16})
+    assert response.status_code == 500 and response.get_json()["code"] == "TRANSFORM_FAILED"

@@ -155,8 +155,9 @@ def test_cleanup_removes_old_orphans_and_keeps_referenced_and_recent_files(api, 
     _age(app, sha["shared"], sha["old"])
     from app.files.store import get_storage
     with app.app_context():
-        untracked, _ = get_storage().put_bytes(b"left behind by a failed upload")
-        path = get_storage().blob_path(untracked)
+        staged = get_storage().stage(io.BytesIO(b"left behind by a failed upload"))
+        get_storage().commit(staged)
+        path = get_storage().blob_path(staged.sha256)
         os.utime(path, (time.time() - 3 * 86400,) * 2)
     result = _run_cleanup(api, owner, app)
     assert result["status"] == "done" and result["deleted"] == 1 and result["errors"] == 0
@@ -201,16 +202,12 @@ def test_cleanup_is_single_flight(api, owner, app):
     post(api, "/api/v1/users/profile/avatar", owner["token"], data)
     post(api, "/api/v1/users/profile/avatar", owner["token"], unique_png(42))
     _age(app, hashlib.sha256(data).hexdigest())
-    from app.extensions import redis
+    from app.locks import single_flight
     from workers.cdn import CLEANUP_LOCK
-    with app.app_context():
-        lock = redis.lock(CLEANUP_LOCK, timeout=60)
-        assert lock.acquire(blocking=False)
-        try:
-            assert _run_cleanup(api, owner, app)["status"] == "skipped"
-            assert _exists(app, hashlib.sha256(data).hexdigest()) == (True, True)
-        finally:
-            lock.release()
+    with app.app_context(), single_flight(CLEANUP_LOCK, 60) as taken:
+        assert taken
+        assert _run_cleanup(api, owner, app)["status"] == "skipped"
+        assert _exists(app, hashlib.sha256(data).hexdigest()) == (True, True)
     assert _run_cleanup(api, owner, app)["deleted"] == 1
 
 

@@ -56,11 +56,11 @@ def test_latest_release_works_offline(api, app):
 
 
 def test_latest_release_reports_a_known_release(api, app):
-    from app.api.general import LATEST_RELEASE_KEY
+    from app import keys
     from app.extensions import redis
     known = {"version": "9.9.9", "url": "https://example.org/r/9.9.9", "published_at": "2026-01-01T00:00:00Z"}
     with app.app_context():
-        redis.set(LATEST_RELEASE_KEY, json.dumps(known))
+        redis.set(keys.latest_release(), json.dumps(known))
     release = api.call("GET", "/api/v1/system/latest-release").get_json()["release"]
     assert {key: release[key] for key in known} == known
 

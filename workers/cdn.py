@@ -7,34 +7,36 @@ from datetime import timedelta
 import sqlalchemy as sa
 from celery import shared_task
 from flask import current_app
-from redis.exceptions import LockError
 
+from app import tasks
+from app.extensions import db
 from app.files import variants
-from app.extensions import db, redis
-from app.ids import utcnow
-from app.models import FileRef, StoredFile
 from app.files.store import get_storage
+from app.ids import utcnow
+from app.locks import single_flight
+from app.models import FileRef, StoredFile
 
 log = logging.getLogger(__name__)
 
-CLEANUP_LOCK = "lock:cdn.cleanup"
+CLEANUP_LOCK = "cdn.cleanup"
+CLEANUP_LOCK_SECONDS = 3600
 
 
-@shared_task(name="cdn.transform")
+@shared_task(name=tasks.CDN_TRANSFORM)
 def transform(sha256: str, name: str) -> bool:
     """Produce one derived image; a failure is remembered briefly so requests stop waiting."""
     try:
         stored = db.session.get(StoredFile, sha256)
         made = stored is not None and variants.produce(stored, name)
         if not made:
-            redis.set(variants.failed_key(sha256, name), "unknown file or variant", ex=300)
+            variants.transform_failed(sha256, name, "unknown file or variant")
         return made
     except Exception as exc:
         log.exception("transform %s of %s failed", name, sha256)
-        redis.set(variants.failed_key(sha256, name), type(exc).__name__, ex=300)
+        variants.transform_failed(sha256, name, type(exc).__name__)
         return False
     finally:
-        redis.delete(variants.pending_key(sha256, name))
+        variants.transform_finished(sha256, name)
 
 
 def _orphan_filter(cutoff):
@@ -75,34 +77,32 @@ def _delete_untracked(cutoff_ts: float) -> int:
     return removed
 
 
-@shared_task(name="cdn.cleanup", ignore_result=False)
+@shared_task(name=tasks.CDN_CLEANUP, ignore_result=False)
 def cleanup(grace_seconds: int | None = None) -> dict:
     """Delete files nothing references, older than the grace period; never a referenced file."""
     grace = grace_seconds if grace_seconds is not None else current_app.config["CDN_ORPHAN_GRACE_SECONDS"]
-    lock = redis.lock(CLEANUP_LOCK, timeout=3600)
-    if not lock.acquire(blocking=False):
-        return {"status": "skipped", "reason": "a cleanup is already running"}
+    with single_flight(CLEANUP_LOCK, CLEANUP_LOCK_SECONDS) as taken:
+        if not taken:
+            return {"status": "skipped", "reason": "a cleanup is already running"}
+        return _cleanup(grace)
+
+
+def _cleanup(grace: int) -> dict:
     started = time.monotonic()
     deleted = freed = errors = 0
-    try:
-        cutoff = utcnow() - timedelta(seconds=grace)
-        candidates = db.session.scalars(sa.select(StoredFile.sha256).where(_orphan_filter(cutoff))).all()
-        db.session.rollback()
-        for sha256 in candidates:
-            try:
-                size = _delete_orphan(sha256, cutoff)
-                if size is not None:
-                    deleted += 1
-                    freed += size
-            except Exception:  # one bad file never stops the cleanup
-                db.session.rollback()
-                errors += 1
-                log.exception("could not delete orphan %s", sha256)
-        untracked = _delete_untracked(time.time() - grace)
-    finally:
+    cutoff = utcnow() - timedelta(seconds=grace)
+    candidates = db.session.scalars(sa.select(StoredFile.sha256).where(_orphan_filter(cutoff))).all()
+    db.session.rollback()
+    for sha256 in candidates:
         try:
-            lock.release()
-        except LockError:
-            log.warning("the cleanup lock expired before the cleanup finished")
+            size = _delete_orphan(sha256, cutoff)
+            if size is not None:
+                deleted += 1
+                freed += size
+        except Exception:  # one bad file never stops the cleanup
+            db.session.rollback()
+            errors += 1
+            log.exception("could not delete orphan %s", sha256)
+    untracked = _delete_untracked(time.time() - grace)
     return {"status": "done", "deleted": deleted, "bytes_freed": freed, "untracked_deleted": untracked,
             "errors": errors, "duration_seconds": round(time.monotonic() - started, 3)}

@@ -6,12 +6,11 @@ import urllib.request
 from celery import shared_task
 from flask import current_app
 
+from app import keys, tasks
 from app.extensions import redis
 from app.ids import iso, utcnow
 
 log = logging.getLogger(__name__)
-
-LATEST_RELEASE_KEY = "pufferblow:latest_release"  # read by GET /system/latest-release
 
 
 def fetch_latest(url: str, timeout: float = 5) -> dict:
@@ -26,7 +25,7 @@ def fetch_latest(url: str, timeout: float = 5) -> dict:
     return {"version": version[:64], "url": data.get("html_url"), "published_at": data.get("published_at")}
 
 
-@shared_task(name="releases.check")
+@shared_task(name=tasks.RELEASES_CHECK)
 def check_releases() -> dict:
     running = current_app.config["SERVER_VERSION"]
     try:
@@ -36,5 +35,5 @@ def check_releases() -> dict:
         release = {"version": running, "url": None, "published_at": None, "source": "local",
                    "error": f"{type(exc).__name__}: {exc}"[:300]}
     release["checked_at"] = iso(utcnow())
-    redis.set(LATEST_RELEASE_KEY, json.dumps(release))
+    redis.set(keys.latest_release(), json.dumps(release))
     return release

@@ -3,15 +3,16 @@ import logging
 
 from celery import shared_task
 
-from app.files import variants
+from app import tasks
 from app.extensions import db
+from app.files import variants
 from app.ids import utcnow
 from app.models import StoredFile
 
 log = logging.getLogger(__name__)
 
 
-@shared_task(name="uploads.process")
+@shared_task(name=tasks.UPLOADS_PROCESS)
 def process(sha256: str, purpose: str = "upload") -> dict:
     """Clean an image upload (orientation, metadata) and make its thumbnails; idempotent."""
     stored = db.session.get(StoredFile, sha256)

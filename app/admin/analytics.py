@@ -8,12 +8,12 @@ import psutil
 import sqlalchemy as sa
 from flask import current_app
 
+from .. import keys
 from ..extensions import db, redis
 from ..ids import iso, utcnow
 from ..models import Channel, Message, OnlineSample, User
 
 ONLINE_STATUSES = ("online", "idle", "dnd")
-ACTIVITY_KEY = "pufferblow:activity_metrics"
 _BOOT = time.time()
 
 
@@ -95,7 +95,7 @@ def store_activity_metrics() -> dict:
     metrics = compute_activity_metrics()
     max_age = current_app.config["ACTIVITY_METRICS_MAX_AGE"]
     try:
-        redis.set(ACTIVITY_KEY, json.dumps(metrics), ex=max_age)
+        redis.set(keys.activity_metrics(), json.dumps(metrics), ex=max_age)
     except Exception:
         current_app.logger.warning("could not store the activity snapshot in Redis")
     return metrics
@@ -104,7 +104,7 @@ def store_activity_metrics() -> dict:
 def activity_metrics() -> dict:
     """The stored snapshot while it is fresh, otherwise a new one."""
     try:
-        stored = redis.get(ACTIVITY_KEY)
+        stored = redis.get(keys.activity_metrics())
     except Exception:
         stored = None
     return json.loads(stored) if stored else store_activity_metrics()

@@ -1,9 +1,11 @@
-"""/api/v1/system charts, recent activity, activity metrics and the overview (admin or owner)."""
-import sqlalchemy as sa
-from flask import Blueprint
+"""/api/v1/system charts, recent activity, activity metrics and the overview (admin or owner).
 
-from ..admin import analytics, charts
+Routed on the system blueprint, which owns the /api/v1/system prefix.
+"""
+import sqlalchemy as sa
+
 from ..accounts.auth import staff_required
+from ..admin import analytics, charts
 from ..extensions import db
 from ..ids import iso, utcnow
 from ..models import AuditEvent, ChartBucket, User
@@ -11,8 +13,9 @@ from ..models.users import STATUSES
 from ..openapi import doc
 from ..params import Params
 from .responses import ok
+from .system import bp
 
-bp = Blueprint("analytics", __name__, url_prefix="/api/v1/system")
+TAG = "analytics"  # the OpenAPI group these views are listed under
 
 # chart type -> (stored metric, dataset label)
 CHARTS = {
@@ -62,12 +65,12 @@ for _chart_type in (*CHARTS, "user-status"):
     bp.add_url_rule(f"/charts/{_chart_type}", f"chart_{_chart_type.replace('-', '_')}", methods=["GET", "POST"],
                     defaults={"chart_type": _chart_type},
                     view_func=doc(_summary + " (admin or owner); period: 1h|24h|7d|30d|90d|1y|hourly|daily|"
-                                  "weekly|monthly", {"period": "str"}, auth="admin")(staff_required(chart)))
+                                  "weekly|monthly", {"period": "str"}, auth="admin", tag=TAG)(staff_required(chart)))
 
 
 @bp.route("/recent-activity", methods=["GET", "POST"])
 @doc("Newest audit events: sign-ups, sign-ins, channels, membership, settings, IP blocks, task runs",
-     {"limit": "int"}, auth="admin")
+     {"limit": "int"}, auth="admin", tag=TAG)
 @staff_required
 def recent_activity():
     params = Params()
@@ -78,7 +81,7 @@ def recent_activity():
 
 
 @bp.route("/activity-metrics", methods=["GET", "POST"])
-@doc("Users, channels, messages in the last hour, active and online users", auth="admin")
+@doc("Users, channels, messages in the last hour, active and online users", auth="admin", tag=TAG)
 @staff_required
 def activity_metrics():
     return ok(activity_metrics=analytics.activity_metrics())
@@ -86,7 +89,7 @@ def activity_metrics():
 
 @bp.route("/server-overview", methods=["GET", "POST"])
 @doc("Totals and recent activity; messages_this_period follows period (default 24h)", {"period": "str"},
-     auth="admin")
+     auth="admin", tag=TAG)
 @staff_required
 def server_overview():
     period_name, period = _period("24h")

@@ -1,20 +1,22 @@
-"""/api/v1/cdn: the owner's file management (upload, list, inspect, delete, orphan cleanup)."""
+"""/api/v1/cdn: the owner's file management (upload, list, inspect, delete, orphan cleanup).
+
+Files themselves are served under this prefix too (/file/<path>, routed in api/cdn_serve.py).
+"""
 import sqlalchemy as sa
 from flask import Blueprint, request
 from sqlalchemy.exc import IntegrityError
 
-from workers.runs import queue_run
-
-from ..files import intake
 from ..accounts.auth import current_caller, owner_required
+from ..admin.runs import queue_run
+from ..admin.settings import settings_changed
 from ..errors import APIError
 from ..extensions import db
+from ..files import intake
+from ..files.store import get_storage
 from ..ids import iso
 from ..models import FileRef, StoredFile
-from ..admin.settings import settings_changed
 from ..openapi import doc
 from ..params import Params
-from ..files.store import get_storage
 from .responses import ok
 
 bp = Blueprint("cdn", __name__, url_prefix="/api/v1/cdn")

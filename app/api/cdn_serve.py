@@ -1,20 +1,23 @@
-"""Serving stored files and their transforms at /api/v1/cdn/file/<path> and /cdn/<path>."""
-import time
+"""Serving stored files and their transforms at /api/v1/cdn/file/<path> and /cdn/<path>.
 
-from flask import Blueprint, current_app, request, send_file
+The first path lives under the cdn blueprint's prefix, so the view is routed on that
+blueprint; this module's own blueprint owns the /cdn prefix.
+"""
+from flask import Blueprint, request, send_file
 
-from ..files import imaging, intake, variants
 from ..accounts.auth import caller_for_token, request_token
 from ..errors import APIError
-from ..extensions import db, redis
-from ..messaging.messages import can_see
-from ..models import Channel, FileRef, StoredFile
-from ..openapi import doc
+from ..extensions import db
+from ..files import imaging, intake, variants
 from ..files.store import get_storage
+from ..messaging.messages import can_see
+from ..models import Channel, FileRef
+from ..openapi import doc
 from ..urls import signature_valid
+from .cdn import bp as cdn_bp
 from .responses import ok
 
-bp = Blueprint("cdn_serve", __name__)
+bp = Blueprint("cdn_serve", __name__, url_prefix="/cdn")
 
 YEAR = 365 * 24 * 3600
 TRANSFORM_PARAMS = {"size": "int", "width": "int", "height": "int", "format": "str", "quality": "str"}
@@ -42,10 +45,8 @@ def _check_access(ref: FileRef) -> bool:
     return True
 
 
-@bp.get("/api/v1/cdn/file/<path:file_path>")
-@bp.get("/cdn/<path:file_path>")
 @doc("Serve a stored file; images accept size, width/height, format and quality transforms",
-     TRANSFORM_PARAMS, auth=None,
+     TRANSFORM_PARAMS, auth=None, tag="cdn_serve",
      responses={200: "The file", 202: "Transform in progress: retry", 206: "Partial content", 304: "Not modified",
                 404: "Unknown file, or a private channel's attachment"})
 def serve(file_path: str):
@@ -65,7 +66,7 @@ def serve(file_path: str):
         name = variants.clean_name(stored)
     else:
         return _send(get_storage().blob_path(stored.sha256), stored.sha256, stored.mime_type, ref, private)
-    path = _wait_for_variant(stored, name)
+    path = variants.wait_for(stored, name)
     if path is None:
         response = ok(202, message="The image is being prepared; retry shortly", retry_after=1)
         response.headers["Retry-After"] = "1"
@@ -73,28 +74,6 @@ def serve(file_path: str):
         return response
     ext = name.rsplit(".", 1)[1]
     return _send(path, f"{stored.sha256[:32]}-{name}", imaging.MIME[ext], ref, private)
-
-
-def _wait_for_variant(stored: StoredFile, name: str) -> str | None:
-    """The variant's path once it exists; enqueue it once and wait up to the time budget."""
-    storage = get_storage()
-    if storage.variant_stat(stored.sha256, name) is not None:
-        return storage.variant_path(stored.sha256, name)
-    failure = redis.get(variants.failed_key(stored.sha256, name))
-    if failure is not None:
-        raise APIError(500, "The image could not be transformed", "TRANSFORM_FAILED")
-    if redis.set(variants.pending_key(stored.sha256, name), 1, nx=True, ex=120):
-        current_app.extensions["celery"].send_task("cdn.transform", args=[stored.sha256, name])
-    deadline = time.monotonic() + current_app.config["CDN_TRANSFORM_WAIT_SECONDS"]
-    delay = 0.01
-    while time.monotonic() < deadline:
-        time.sleep(delay)
-        delay = min(delay * 2, 0.1)
-        if storage.variant_stat(stored.sha256, name) is not None:
-            return storage.variant_path(stored.sha256, name)
-        if redis.get(variants.failed_key(stored.sha256, name)) is not None:
-            raise APIError(500, "The image could not be transformed", "TRANSFORM_FAILED")
-    return None
 
 
 def _send(path: str, etag: str, mime_type: str, ref: FileRef, private: bool):
@@ -112,3 +91,7 @@ def _send(path: str, etag: str, mime_type: str, ref: FileRef, private: bool):
     response.cache_control.private = private or None
     response.cache_control.immutable = True
     return response
+
+
+cdn_bp.add_url_rule("/file/<path:file_path>", view_func=serve, methods=["GET"])
+bp.add_url_rule("/<path:file_path>", view_func=serve, methods=["GET"])

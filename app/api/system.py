@@ -1,18 +1,20 @@
-"""/api/v1/system: server settings, statistics and resource usage."""
+"""/api/v1/system: server settings, the latest release, statistics and resource usage.
+
+This module's blueprint owns the whole /api/v1/system prefix: the charts and activity views
+(api/analytics.py) and the server's images (api/uploads.py) are routed on it too.
+"""
 import re
 
 from flask import Blueprint, current_app
 
-from ..admin import analytics, audit
 from ..accounts.auth import owner_required, staff_required
+from ..admin import analytics, audit, server_info
+from ..admin.settings import settings_changed
 from ..errors import ValidationError
 from ..extensions import db
-from ..ids import iso
 from ..models import ServerSettings
-from ..admin.settings import settings_changed
 from ..openapi import doc
 from ..params import Params, raw_param
-from ..urls import absolute_url
 from .responses import ok
 
 bp = Blueprint("system", __name__, url_prefix="/api/v1/system")
@@ -24,19 +26,6 @@ MAX_TYPES = 50
 TEXT_FIELDS = {"server_name": (1, 64), "server_description": (0, 1000), "welcome_message": (0, 2000)}
 SETTINGS_PARAMS = {**dict.fromkeys(TEXT_FIELDS, "str"), "is_private": "bool", "max_message_length": "int",
                    **dict.fromkeys(SIZE_FIELDS, "int"), **dict.fromkeys(TYPE_FIELDS, "str")}
-
-
-def server_info_dict(settings: ServerSettings) -> dict:
-    return {
-        "server_name": settings.server_name, "server_description": settings.server_description,
-        "version": current_app.config["SERVER_VERSION"], "is_private": settings.is_private,
-        "creation_date": iso(settings.created_at), "avatar_url": absolute_url(settings.avatar_url),
-        "banner_url": absolute_url(settings.banner_url), "welcome_message": settings.welcome_message,
-        "max_message_length": settings.max_message_length, "max_image_size": settings.max_image_size,
-        "max_gif_size": settings.max_gif_size, "max_video_size": settings.max_video_size,
-        "max_file_size": settings.max_file_size, "allowed_image_types": settings.allowed_image_types,
-        "allowed_video_types": settings.allowed_video_types, "allowed_file_types": settings.allowed_file_types,
-    }
 
 
 def _type_list(params: Params, name: str) -> list[str] | None:
@@ -60,7 +49,7 @@ def _type_list(params: Params, name: str) -> list[str] | None:
 def get_server_info():
     settings = ServerSettings.get()
     db.session.commit()
-    return ok(server_info=server_info_dict(settings))
+    return ok(server_info=server_info.describe(settings))
 
 
 @bp.put("/server-info")
@@ -89,7 +78,14 @@ def update_server_info():
     db.session.commit()
     settings_changed()  # this process's cached copy; the others reread within SETTINGS_TTL
     return ok(message="Server settings updated successfully", updated_fields=sorted(changes),
-              server_info=server_info_dict(settings))
+              server_info=server_info.describe(settings))
+
+
+@bp.get("/latest-release")
+@doc("The newest known release; the running version when no release check has reached the network",
+     auth=None, tag="general")
+def latest_release():
+    return ok(release=server_info.latest_release())
 
 
 @bp.route("/server-stats", methods=["GET", "POST"])

@@ -1,18 +1,22 @@
-"""Profile and server images: user avatar/banner and the server's avatar/banner."""
-from flask import Blueprint
+"""Profile and server images: user avatar/banner and the server's avatar/banner.
 
-from ..files import intake
+The views are routed on the blueprints owning their prefixes: users (/api/v1/users) and
+system (/api/v1/system).
+"""
 from ..accounts.auth import current_user, login_required, owner_required
+from ..admin.settings import settings_changed
 from ..extensions import db
+from ..files import intake
 from ..ids import utcnow
 from ..models import ServerSettings
-from ..admin.settings import settings_changed
 from ..openapi import doc
 from ..urls import absolute_url
 from .cdn import uploaded_file
 from .responses import ok
+from .system import bp as system_bp
+from .users import bp as users_bp
 
-bp = Blueprint("uploads", __name__, url_prefix="/api/v1")
+TAG = "uploads"  # the OpenAPI group these views are listed under
 
 IMAGE_RESPONSES = {201: "Stored: the new URL", 400: "Damaged image or no file", 413: "Too large",
                    415: "Not a PNG, JPEG, GIF or WebP image"}
@@ -49,31 +53,31 @@ def _server_image(field: str):
     return ok(201, message=f"Server {field} updated successfully", **{f"{field}_url": absolute_url(url)})
 
 
-@bp.post("/users/profile/avatar")
-@doc("Upload your avatar (PNG, JPEG, GIF or WebP)", {"file": "file*"}, responses=IMAGE_RESPONSES)
+@users_bp.post("/profile/avatar")
+@doc("Upload your avatar (PNG, JPEG, GIF or WebP)", {"file": "file*"}, responses=IMAGE_RESPONSES, tag=TAG)
 @login_required
 def user_avatar():
     return _user_image("avatar")
 
 
-@bp.post("/users/profile/banner")
-@doc("Upload your banner (PNG, JPEG, GIF or WebP)", {"file": "file*"}, responses=IMAGE_RESPONSES)
+@users_bp.post("/profile/banner")
+@doc("Upload your banner (PNG, JPEG, GIF or WebP)", {"file": "file*"}, responses=IMAGE_RESPONSES, tag=TAG)
 @login_required
 def user_banner():
     return _user_image("banner")
 
 
-@bp.post("/system/upload-avatar")
+@system_bp.post("/upload-avatar")
 @doc("Upload the server's avatar (owner)", {"avatar": "file*", "file": "file"}, auth="owner",
-     responses=IMAGE_RESPONSES)
+     responses=IMAGE_RESPONSES, tag=TAG)
 @owner_required
 def server_avatar():
     return _server_image("avatar")
 
 
-@bp.post("/system/upload-banner")
+@system_bp.post("/upload-banner")
 @doc("Upload the server's banner (owner)", {"banner": "file*", "file": "file"}, auth="owner",
-     responses=IMAGE_RESPONSES)
+     responses=IMAGE_RESPONSES, tag=TAG)
 @owner_required
 def server_banner():
     return _server_image("banner")

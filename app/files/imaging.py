@@ -13,8 +13,6 @@ EXT = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "GIF": "gif"}
 MIME = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp", "gif": "image/gif"}
 QUALITY = {"high": 80, "low": 20, "lossless": 100, "clean": 95}  # "clean": re-encoded originals
 PUBLIC_QUALITIES = ("high", "low", "lossless")
-# Thumbnails made as soon as an avatar or banner is uploaded (the sizes clients ask for most).
-STANDARD_SIZES = {"avatar": (32, 64, 128, 256), "banner": (512, 1024)}
 
 
 @dataclass(frozen=True)
@@ -71,11 +69,6 @@ def target_size(src_w: int, src_h: int, transform: Transform) -> tuple[int, int]
     if transform.height:
         scale = min(scale, transform.height / src_h)
     return max(1, round(src_w * scale)), max(1, round(src_h * scale))
-
-
-def variant_name(size: tuple[int, int], ext: str, quality: str) -> str:
-    """The cache name of a derivative: requests that produce the same output share it."""
-    return f"t{size[0]}x{size[1]}_{quality}.{ext}"
 
 
 def _frames(img: Image.Image, animate: bool):

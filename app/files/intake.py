@@ -1,25 +1,22 @@
 """Uploads into the store, the references that keep files alive, and their public paths."""
-import logging
 import os
 import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from flask import current_app
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from werkzeug.datastructures import FileStorage
 
 from . import media
+from .. import tasks
+from ..admin.settings import current_settings
 from ..errors import APIError
 from ..extensions import db
 from ..ids import utcnow
 from ..models import FileRef, Message, ServerSettings, StoredFile, User
-from ..admin.settings import current_settings
 from .store import Staged, TooLarge, get_storage
-
-log = logging.getLogger(__name__)
 
 URL_PREFIX = "/api/v1/cdn/file/"
 DIRECTORIES = ("uploads", "avatars", "banners", "attachments", "stickers", "gifs")
@@ -179,11 +176,9 @@ def path_of_url(file_url: str) -> str | None:
 
 
 def enqueue_processing(sha256: str, purpose: str) -> None:
-    """Ask the workers to clean and thumbnail an image; a broker outage only delays it."""
-    try:
-        current_app.extensions["celery"].send_task("uploads.process", args=[sha256, purpose])
-    except Exception:  # the serving path enqueues again on demand
-        log.exception("could not enqueue post-processing of %s", sha256)
+    """Ask the workers to clean and thumbnail an image; a broker outage only delays it, since
+    serving a file queues any missing variant again."""
+    tasks.enqueue(tasks.UPLOADS_PROCESS, sha256, purpose)
 
 
 def unlink_everywhere(sha256: str) -> int:

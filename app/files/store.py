@@ -15,6 +15,7 @@ from flask import current_app
 
 CHUNK = 256 * 1024
 SHA_RE = re.compile(r"[0-9a-f]{64}")
+# variants.py builds the names; this only keeps any name inside its folder.
 VARIANT_RE = re.compile(r"[a-z0-9_]{1,64}\.[a-z0-9]{2,5}")
 
 
@@ -39,7 +40,7 @@ class Stat:
 
 
 class LocalStorage:
-    """Blobs under <root>/blobs/ab/cd/<sha256>; derived images under <root>/derived/<sha256>/."""
+    """Blobs under <root>/blobs/ab/cd/<sha256>; derived images under <root>/derived/ab/<sha256>/."""
 
     def __init__(self, root: str) -> None:
         self.root = root
@@ -52,10 +53,15 @@ class LocalStorage:
             raise ValueError("not a SHA-256 hex digest")
         return os.path.join(self.root, "blobs", sha256[:2], sha256[2:4], sha256)
 
+    def _derived_dir(self, sha256: str) -> str:
+        if not SHA_RE.fullmatch(sha256):
+            raise ValueError("not a SHA-256 hex digest")
+        return os.path.join(self.root, "derived", sha256[:2], sha256)
+
     def variant_path(self, sha256: str, name: str) -> str:
-        if not SHA_RE.fullmatch(sha256) or not VARIANT_RE.fullmatch(name):
-            raise ValueError("not a SHA-256 hex digest and variant name")
-        return os.path.join(self.root, "derived", sha256[:2], sha256, name)
+        if not VARIANT_RE.fullmatch(name):
+            raise ValueError("not a variant name")
+        return os.path.join(self._derived_dir(sha256), name)
 
     # -- writing ------------------------------------------------------------------------
     def stage(self, stream: BinaryIO, limit: int | None = None) -> Staged:
@@ -78,12 +84,6 @@ class LocalStorage:
             raise
         return Staged(temp_path, digest.hexdigest(), size, head)
 
-    def stage_bytes(self, data: bytes) -> Staged:
-        fd, temp_path = tempfile.mkstemp(dir=self.tmp_dir, prefix="up-")
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        return Staged(temp_path, hashlib.sha256(data).hexdigest(), len(data), data[:4096])
-
     def commit(self, staged: Staged) -> bool:
         """Move a staged file to its address; True when the same bytes were already stored."""
         final = self.blob_path(staged.sha256)
@@ -100,11 +100,6 @@ class LocalStorage:
         except FileNotFoundError:
             pass
 
-    def put_bytes(self, data: bytes) -> tuple[str, bool]:
-        """Store bytes at their address; returns (sha256, was_already_stored)."""
-        staged = self.stage_bytes(data)
-        return staged.sha256, self.commit(staged)
-
     def put_variant(self, sha256: str, name: str, data: bytes) -> str:
         """Write a derived image atomically (readers never see a partial file)."""
         final = self.variant_path(sha256, name)
@@ -116,9 +111,6 @@ class LocalStorage:
         return final
 
     # -- reading ------------------------------------------------------------------------
-    def open(self, sha256: str) -> BinaryIO:
-        return open(self.blob_path(sha256), "rb")
-
     def stat(self, sha256: str) -> Stat | None:
         try:
             info = os.stat(self.blob_path(sha256))
@@ -135,7 +127,7 @@ class LocalStorage:
 
     def variants(self, sha256: str) -> list[tuple[str, float]]:
         """(name, last modified) of every derived image of a blob."""
-        folder = os.path.dirname(self.variant_path(sha256, "x.png"))
+        folder = self._derived_dir(sha256)
         try:
             names = os.listdir(folder)
         except FileNotFoundError:
@@ -165,16 +157,16 @@ class LocalStorage:
     # -- deleting -----------------------------------------------------------------------
     def delete(self, sha256: str) -> bool:
         """Remove a blob and everything derived from it; True when the blob existed."""
-        self.delete_variants(sha256)
+        self._delete_variants(sha256)
         try:
             os.unlink(self.blob_path(sha256))
             return True
         except FileNotFoundError:
             return False
 
-    def delete_variants(self, sha256: str) -> None:
-        folder = os.path.join(self.root, "derived", sha256[:2], sha256)
-        if not SHA_RE.fullmatch(sha256) or not os.path.isdir(folder):
+    def _delete_variants(self, sha256: str) -> None:
+        folder = self._derived_dir(sha256)
+        if not os.path.isdir(folder):
             return
         for name in os.listdir(folder):
             os.unlink(os.path.join(folder, name))

@@ -1,24 +1,25 @@
-"""Derived images of a stored file, named so a name alone says how to produce it."""
+"""Derived images of a stored file: their names, making one, and waiting for one to be made.
+
+A name alone says how to produce the image, and nothing else builds these names:
+"clean.jpg" is the upload upright and without metadata; "t256x192_high.webp" is a transform.
+"""
 import re
+import time
 
 from flask import current_app
 
 from . import imaging
+from .. import keys, tasks
+from ..errors import APIError
+from ..extensions import redis
 from ..models import StoredFile
 from .store import get_storage
 
-# "clean.jpg": the upload upright and without metadata; "t256x192_high.webp": a transform.
 NAME_RE = re.compile(r"(?:clean|t(\d{1,4})x(\d{1,4})_(high|low|lossless))\.(png|jpg|webp|gif)")
-
-
-def pending_key(sha256: str, name: str) -> str:
-    """Set while a transform task is queued, so concurrent requests enqueue it once."""
-    return f"cdn:pending:{sha256}:{name}"
-
-
-def failed_key(sha256: str, name: str) -> str:
-    """Set for a while after a transform failed, so requests stop waiting for it."""
-    return f"cdn:failed:{sha256}:{name}"
+# Thumbnails made as soon as an avatar or banner is uploaded (the sizes clients ask for most).
+STANDARD_SIZES = {"avatar": (32, 64, 128, 256), "banner": (512, 1024)}
+PENDING_SECONDS = 120  # a queued transform that never ran is queued again after this
+FAILED_SECONDS = 300  # how long requests are told at once that a transform failed
 
 
 def clean_name(stored: StoredFile) -> str:
@@ -26,14 +27,15 @@ def clean_name(stored: StoredFile) -> str:
 
 
 def transform_name(stored: StoredFile, transform: imaging.Transform) -> str:
-    size = imaging.target_size(stored.width, stored.height, transform)
-    return imaging.variant_name(size, transform.ext or stored.ext, transform.quality)
+    """Requests that produce the same output share one name, hence one cached file."""
+    width, height = imaging.target_size(stored.width, stored.height, transform)
+    return f"t{width}x{height}_{transform.quality}.{transform.ext or stored.ext}"
 
 
 def standard_names(stored: StoredFile, purpose: str) -> list[str]:
     """The thumbnails made right after an avatar or banner upload (as ?size=N asks for them)."""
     return [transform_name(stored, imaging.Transform(size, None, None, "high"))
-            for size in imaging.STANDARD_SIZES.get(purpose, ())]
+            for size in STANDARD_SIZES.get(purpose, ())]
 
 
 def produce(stored: StoredFile, name: str) -> bool:
@@ -70,3 +72,43 @@ def _evict(stored: StoredFile) -> None:
         if name not in keep:
             storage.delete_variant(stored.sha256, name)
             excess -= 1
+
+
+def _ready(sha256: str, name: str) -> str | None:
+    """The variant's path once it exists; raises once its transform is known to have failed."""
+    storage = get_storage()
+    if storage.variant_stat(sha256, name) is not None:
+        return storage.variant_path(sha256, name)
+    if redis.get(keys.variant_failed(sha256, name)) is not None:
+        raise APIError(500, "The image could not be transformed", "TRANSFORM_FAILED")
+    return None
+
+
+def wait_for(stored: StoredFile, name: str) -> str | None:
+    """The variant's path; queue its transform once fleet-wide and wait up to the time budget."""
+    path = _ready(stored.sha256, name)
+    if path is not None:
+        return path
+    pending = keys.variant_pending(stored.sha256, name)
+    if redis.set(pending, 1, nx=True, ex=PENDING_SECONDS):
+        if not tasks.enqueue(tasks.CDN_TRANSFORM, stored.sha256, name):
+            redis.delete(pending)  # the next request tries to queue it again
+    deadline = time.monotonic() + current_app.config["CDN_TRANSFORM_WAIT_SECONDS"]
+    delay = 0.01
+    while time.monotonic() < deadline:
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
+        path = _ready(stored.sha256, name)
+        if path is not None:
+            return path
+    return None
+
+
+def transform_failed(sha256: str, name: str, reason: str) -> None:
+    """Remember a failure briefly, so waiting requests answer at once instead of timing out."""
+    redis.set(keys.variant_failed(sha256, name), reason, ex=FAILED_SECONDS)
+
+
+def transform_finished(sha256: str, name: str) -> None:
+    """The transform ran (made or failed): a later request may queue it again."""
+    redis.delete(keys.variant_pending(sha256, name))
