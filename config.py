@@ -4,7 +4,6 @@ from datetime import timedelta
 
 from celery.schedules import crontab
 
-
 BASE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
