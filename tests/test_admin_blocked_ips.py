@@ -1,16 +1,16 @@
 """Blocked addresses: the owner's routes, refusals, and the 403 every blocked client gets."""
 import pytest
 
-from app.limits import blocked
+from app.limits import addresses
 
 BLOCK = "/api/v1/blocked-ips/block"
 
 
 @pytest.fixture(autouse=True)
 def fresh_blocklist(app):
-    blocked._blocklist.invalidate()
+    app.extensions["blocklist"].cache.clear()
     yield
-    blocked._blocklist.invalidate()
+    app.extensions["blocklist"].cache.clear()
 
 
 def from_address(api, address, method, path, **kwargs):
@@ -86,7 +86,7 @@ def test_forwarded_for_is_trusted_only_from_configured_proxies(api, app, owner):
     # No trusted proxy configured: the header is ignored, the socket address counts.
     assert from_address(api, "10.1.1.1", "GET", "/healthz", headers=forwarded).status_code == 200
     assert from_address(api, "198.51.100.9", "GET", "/healthz", headers={"X-Forwarded-For": "10.2.2.2"}).status_code == 403
-    app.extensions["netguard_proxies"] = (blocked.parse_network("10.1.1.0/24"),)
+    app.extensions["netguard_proxies"] = (addresses.parse_network("10.1.1.0/24"),)
     try:
         assert from_address(api, "10.1.1.1", "GET", "/healthz", headers=forwarded).status_code == 403
         # A client cannot hide behind a hop it adds itself: the nearest untrusted hop counts.
