@@ -95,11 +95,12 @@ def blocklist_changed() -> None:
 
 
 def init_app(app: Flask) -> None:
-    app.extensions["blocklist"] = Guard(app)
+    guard = app.extensions["blocklist"] = Guard(app)
 
     @app.before_request
     def refuse_blocked_addresses():
         # flask-sock routes are Flask routes, so WebSocket handshakes are refused here too.
-        if app.config["BLOCKED_IPS_ENABLED"] and is_blocked(client_address()):
+        address = client_address() if app.config["BLOCKED_IPS_ENABLED"] else None
+        if address is not None and guard.current().blocks(address):
             return error_response(403, "Your address is blocked on this server", "IP_BLOCKED")
         return None

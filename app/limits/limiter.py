@@ -56,15 +56,25 @@ def ip_key() -> str:
     return f"ip:{client_ip()}"
 
 
-def _caller_key() -> str:
-    user = _request_user()
-    return ip_key() if user is None else f"user:{user.id}"
+def _caller() -> tuple[str, str]:
+    """(limit, key) of the application-wide limit for this request's caller, decided once."""
+    decided = g.get("ratelimit_caller")
+    if decided is None:
+        user = _request_user()
+        if user is None:
+            decided = (current_app.config["RATELIMIT_ANONYMOUS"], ip_key())
+        else:
+            decided = (current_app.config["RATELIMIT_OWNER" if user.is_owner else "RATELIMIT_USER"], f"user:{user.id}")
+        g.ratelimit_caller = decided
+    return decided
 
 
 def _caller_limit() -> str:
-    user = _request_user()
-    role = "ANONYMOUS" if user is None else "OWNER" if user.is_owner else "USER"
-    return current_app.config["RATELIMIT_" + role]
+    return _caller()[0]
+
+
+def _caller_key() -> str:
+    return _caller()[1]
 
 
 def _auth_limit() -> str:
