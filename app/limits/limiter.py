@@ -77,6 +77,19 @@ def _caller_key() -> str:
     return _caller()[1]
 
 
+class RoleLimit(ApplicationLimit):
+    """The application-wide limit; each limit string is parsed once, not on every request."""
+
+    _parsed: dict = {}
+
+    def __iter__(self):
+        text = _caller_limit()
+        parsed = self._parsed.get(text)
+        if parsed is None:
+            parsed = self._parsed[text] = tuple(super().__iter__())
+        return iter(parsed)
+
+
 def _auth_limit() -> str:
     return current_app.config["RATELIMIT_AUTH"]
 
@@ -133,7 +146,7 @@ def init_app(app: Flask) -> None:
         prefix = keys.ratelimit_prefix()
     limiter = Limiter(
         key_func=ip_key, key_prefix=prefix, storage_uri=uri, storage_options=options, swallow_errors=True,
-        application_limits=[ApplicationLimit(limit_provider=_caller_limit, key_function=_caller_key)],
+        application_limits=[RoleLimit(limit_provider=_caller_limit, key_function=_caller_key)],
         request_identifier=_request_identity, headers_enabled=True,
         # Flask-Limiter's delta-seconds "Retry-After" on every response is this header's meaning;
         # the 429 sets Retry-After itself, and other responses keep theirs untouched.
