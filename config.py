@@ -63,6 +63,8 @@ class Config:
     # Blocked addresses: each process rereads the list at most this often after a change.
     BLOCKED_IPS_ENABLED = _env_bool("BLOCKED_IPS_ENABLED", True)
     BLOCKED_IPS_REFRESH_SECONDS = float(os.environ.get("BLOCKED_IPS_REFRESH_SECONDS", 1))
+    # The one request that rereads the version token waits at most this long for Redis.
+    BLOCKED_IPS_REDIS_TIMEOUT = float(os.environ.get("BLOCKED_IPS_REDIS_TIMEOUT", 0.25))
 
     # Background tasks and analytics.
     TASK_LOCK_SECONDS = 15 * 60  # a single-flight lock outlives no run longer than this

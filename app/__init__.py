@@ -5,7 +5,7 @@ from flask import Flask
 from flask_cors import CORS
 
 from . import database, keys  # noqa: F401  (database: SQLite connection settings)
-from .limits import blocked, limiter
+from .limits import addresses, blocklist, limiter
 from .cli import register_cli
 from .errors import register_error_handlers
 from .extensions import celery_init_app, db, migrate, redis, sock
@@ -32,7 +32,8 @@ def create_app(config_object: str | type = "config.Config", **overrides) -> Flas
 
     from . import models  # noqa: F401  (registers every table)
     from .api import register_blueprints
-    blocked.init_app(app)  # before the limiter: a blocked address is refused without being counted
+    addresses.init_app(app)
+    blocklist.init_app(app)  # before the limiter: a blocked address is refused without being counted
     register_blueprints(app)
     register_error_handlers(app)
     limiter.init_app(app)

@@ -12,18 +12,11 @@ import json
 import os
 import secrets
 import tempfile
-import threading
-import time
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import current_app
 
-_lock = threading.Lock()
-_cache: dict[str, dict] = {}
-# How often the file is checked for a rotation by another process. Until then the previous
-# key stays current, which is harmless: old keys keep decrypting, and an unknown key id
-# makes decrypt() read the file at once.
-RECHECK_SECONDS = 1.0
+from .cache import ProcessCache
 
 
 def _b64(data: bytes) -> str:
@@ -51,39 +44,38 @@ def _write_new(path: str, content: dict, replace: bool) -> None:
             os.unlink(tmp)
 
 
-def _load(path: str) -> dict:
-    """The parsed key file, read again whenever it changes on disk (a rotation by another process)."""
-    cached = _cache.get(path)
-    now = time.monotonic()
-    if cached is not None and now - cached["checked"] < RECHECK_SECONDS:
-        return cached
+def _read(path: str) -> dict:
+    """The parsed key file, read again only when it changed on disk (a rotation by another process)."""
+    previous = _key_files.peek(path)
     try:
         info = os.stat(path)
         stamp = (info.st_ino, info.st_mtime_ns)
     except FileNotFoundError:
         stamp = None
-    if cached is not None and cached["stamp"] == stamp:
-        cached["checked"] = now
-        return cached
-    with _lock:
-        if not os.path.exists(path):
-            _write_new(path, {"current": "k1", "keys": {"k1": _b64(AESGCM.generate_key(256))},
-                              "hmac_key": _b64(secrets.token_bytes(32))}, replace=False)
-        with open(path) as handle:
-            info = os.fstat(handle.fileno())
-            raw = json.load(handle)
-        _cache[path] = {
-            "stamp": (info.st_ino, info.st_mtime_ns),
-            "checked": now,
-            "current": raw["current"],
-            "keys": {kid: AESGCM(base64.b64decode(key)) for kid, key in raw["keys"].items()},
-            "hmac_key": base64.b64decode(raw["hmac_key"]),
-        }
-        return _cache[path]
+    if previous is not None and previous["stamp"] == stamp:
+        return previous
+    if stamp is None:
+        _write_new(path, {"current": "k1", "keys": {"k1": _b64(AESGCM.generate_key(256))},
+                          "hmac_key": _b64(secrets.token_bytes(32))}, replace=False)
+    with open(path) as handle:
+        info = os.fstat(handle.fileno())
+        raw = json.load(handle)
+    return {
+        "stamp": (info.st_ino, info.st_mtime_ns),
+        "current": raw["current"],
+        "keys": {kid: AESGCM(base64.b64decode(key)) for kid, key in raw["keys"].items()},
+        "hmac_key": base64.b64decode(raw["hmac_key"]),
+    }
+
+
+# The file is checked for a rotation by another process at most once a second. Until then the
+# previous key stays current, which is harmless: old keys keep decrypting, and an unknown key id
+# makes decrypt() read the file at once.
+_key_files: ProcessCache[dict] = ProcessCache(_read, ttl=1.0)
 
 
 def _keys() -> dict:
-    return _load(current_app.config["MESSAGE_KEY_FILE"])
+    return _key_files.get(current_app.config["MESSAGE_KEY_FILE"])
 
 
 def encrypt(text: str, context: str) -> tuple[str, bytes]:
@@ -96,8 +88,7 @@ def encrypt(text: str, context: str) -> tuple[str, bytes]:
 def decrypt(key_id: str, blob: bytes, context: str) -> str:
     keys = _keys()
     if key_id not in keys["keys"]:  # rotated by another process since this one loaded the file
-        with _lock:
-            _cache.pop(current_app.config["MESSAGE_KEY_FILE"], None)
+        _key_files.clear()  # not expire(): this thread must wait for the new copy, not take the old one
         keys = _keys()
     cipher = keys["keys"][key_id]
     return cipher.decrypt(blob[:12], blob[12:], context.encode()).decode()
@@ -126,6 +117,5 @@ def rotate_key(path: str) -> str:
         raw["keys"][new_id] = _b64(AESGCM.generate_key(256))
         raw["current"] = new_id
         _write_new(path, raw, replace=True)
-    with _lock:
-        _cache.pop(path, None)
+    _key_files.clear()
     return new_id

@@ -1,16 +1,20 @@
-"""Blocked addresses: the owner's routes, refusals, and the 403 every blocked client gets."""
+"""Blocked addresses: the owner's routes, refusals, the 403 every blocked client gets, a hung Redis."""
+import socket
+import threading
+import time
+
 import pytest
 
-from app.limits import blocked
+from app.limits import addresses, blocklist
 
 BLOCK = "/api/v1/blocked-ips/block"
 
 
 @pytest.fixture(autouse=True)
 def fresh_blocklist(app):
-    blocked._blocklist.invalidate()
+    app.extensions["blocklist"].cache.clear()
     yield
-    blocked._blocklist.invalidate()
+    app.extensions["blocklist"].cache.clear()
 
 
 def from_address(api, address, method, path, **kwargs):
@@ -86,7 +90,7 @@ def test_forwarded_for_is_trusted_only_from_configured_proxies(api, app, owner):
     # No trusted proxy configured: the header is ignored, the socket address counts.
     assert from_address(api, "10.1.1.1", "GET", "/healthz", headers=forwarded).status_code == 200
     assert from_address(api, "198.51.100.9", "GET", "/healthz", headers={"X-Forwarded-For": "10.2.2.2"}).status_code == 403
-    app.extensions["netguard_proxies"] = (blocked.parse_network("10.1.1.0/24"),)
+    app.extensions["netguard_proxies"] = (addresses.parse_network("10.1.1.0/24"),)
     try:
         assert from_address(api, "10.1.1.1", "GET", "/healthz", headers=forwarded).status_code == 403
         # A client cannot hide behind a hop it adds itself: the nearest untrusted hop counts.
@@ -97,3 +101,33 @@ def test_forwarded_for_is_trusted_only_from_configured_proxies(api, app, owner):
         assert from_address(api, "10.9.9.9", "GET", "/healthz", headers=forwarded).status_code == 200
     finally:
         app.extensions["netguard_proxies"] = ()
+
+
+def test_a_hung_redis_delays_only_the_request_that_reloads(api, app, owner):
+    guard = app.extensions["blocklist"]
+    assert guard.client.connection_pool.connection_kwargs["socket_timeout"] == app.config["BLOCKED_IPS_REDIS_TIMEOUT"]
+    api.call("POST", BLOCK, token=owner["token"], json={"ip": "192.0.2.77"})
+    assert from_address(api, "192.0.2.77", "GET", "/healthz").status_code == 403
+    healthy = guard.client
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # connections are queued, never answered
+        guard.client = blocklist.version_client(f"redis://127.0.0.1:{silent.getsockname()[1]}/0", 1.5)
+        try:
+            guard.cache.expire(guard.version_key)
+            reloader = app.test_client()
+            statuses = []
+            reloading = threading.Thread(target=lambda: statuses.append(reloader.get("/healthz").status_code))
+            reloading.start()
+            deadline = time.monotonic() + 5
+            while not guard.cache._lock.locked() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert guard.cache._lock.locked(), "one request is reloading the list"
+            # Meanwhile every other request is answered at once from the previous list.
+            assert [from_address(api, "192.0.2.77", "GET", "/healthz").status_code for _ in range(5)] == [403] * 5
+            assert from_address(api, "192.0.2.78", "GET", "/healthz").status_code == 200
+            assert guard.cache._lock.locked(), "the others did not wait for the reload"
+            reloading.join(10)
+        finally:
+            guard.client = healthy
+    assert statuses == [200]
+    # Without an answer the table itself was reread: the block still holds.
+    assert from_address(api, "192.0.2.77", "GET", "/healthz").status_code == 403

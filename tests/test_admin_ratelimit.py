@@ -1,8 +1,14 @@
-"""Rate limits on the shared Redis storage: headers, 429s, per-IP / per-user / owner limits, sign-in limit."""
+"""Rate limits on the shared Redis storage: headers, 429s, per-IP / per-user / owner limits, sign-in limit,
+WebSocket frames and a storage that does not answer."""
+import logging
+import socket
 import time
+import uuid
 
 import pytest
 
+from app.limits.limiter import frame_allowed
+from app.limits.storage import UNREACHABLE
 from tests.api_helpers import PASSWORD, Api
 
 
@@ -13,7 +19,7 @@ def limited(app, services):
 
     def build(**overrides):
         flask_app = create_app("config.TestConfig", DATA_DIR=services["data_dir"], REDIS_URL=services["redis_url"],
-                               SQLALCHEMY_DATABASE_URI=services["database_url"], RATELIMIT_ENABLED=True, **overrides)
+                               SQLALCHEMY_DATABASE_URI=services["database_url"], **{"RATELIMIT_ENABLED": True, **overrides})
         return Api(flask_app.test_client())
     yield build
     app.extensions["celery"].set_default()  # the factory made the last app's Celery the default and current
@@ -116,3 +122,32 @@ def test_near_the_limit_every_request_syncs(limited, app):
     assert last.status_code == 200 and last.headers["X-RateLimit-Remaining"] == "0"
     assert from_ip(second, "10.0.4.1").status_code == 429
     assert from_ip(first, "10.0.4.1").status_code == 429
+
+
+def test_websocket_frames_share_one_count_per_user_across_processes(limited):
+    """Two apps stand for two processes; frames are counted even where HTTP limits are off."""
+    settings = {"REALTIME_FRAME_LIMIT": 5, "REALTIME_FRAME_WINDOW": 60}
+    first = limited(**settings).client.application
+    second = limited(RATELIMIT_ENABLED=False, **settings).client.application
+    user = uuid.uuid4().hex
+    answers = []
+    for index in range(7):
+        with (first if index % 2 else second).app_context():
+            answers.append(frame_allowed(user))
+    assert [allowed for allowed, _ in answers] == [True] * 5 + [False] * 2
+    assert all(1 <= retry_after <= 61 for _, retry_after in answers)
+    with first.app_context():
+        assert frame_allowed(uuid.uuid4().hex)[0]  # another user has a count of their own
+
+
+def test_unreachable_storage_counts_in_this_process(limited, caplog):
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    api = limited(RATELIMIT_STORAGE_URI=f"pufferblow+redis://127.0.0.1:{port}/0", RATELIMIT_ANONYMOUS="3/minute",
+                  RATELIMIT_RECOVERY_SECONDS=60)
+    with caplog.at_level(logging.WARNING):
+        responses = [from_ip(api, "10.0.5.1") for _ in range(4)]
+    assert [response.status_code for response in responses] == [200, 200, 200, 429]
+    assert [response.headers["X-RateLimit-Remaining"] for response in responses] == ["2", "1", "0", "0"]
+    assert UNREACHABLE in caplog.text

@@ -3,6 +3,7 @@ from flask import g, has_request_context
 
 from ..extensions import db
 from ..accounts.auth import Account
+from ..limits.addresses import client_ip
 from ..models import AuditEvent
 
 
@@ -12,8 +13,6 @@ def record(type_: str, title: str, description: str = "", user: Account | None =
 
     commit=True stores it at once: for events whose request ends in an error, such as a failed sign-in.
     """
-    from ..limits.blocked import client_ip
-
     if user is None and has_request_context():
         user = g.get("caller")
     event = AuditEvent(type=type_, title=title[:200], description=description[:1000],

@@ -3,7 +3,7 @@ import sqlalchemy as sa
 from flask import Blueprint
 
 from ..admin import audit
-from ..limits import blocked
+from ..limits import addresses, blocklist
 from ..accounts.auth import current_caller, owner_required
 from ..errors import APIError, ValidationError
 from ..extensions import db
@@ -19,7 +19,7 @@ def _network(params: Params) -> str | None:
     value = params.text("ip", max_len=64, strip=True, min_len=1)
     params.done()
     try:
-        return str(blocked.parse_network(value))
+        return str(addresses.parse_network(value))
     except ValueError:
         raise ValidationError([{"path": "ip", "message": "must be an IPv4 or IPv6 address or a CIDR range"}])
 
@@ -40,8 +40,8 @@ def block():
     params = Params()
     reason = params.text("reason", required=False, default="", max_len=500, strip=True)
     network = _network(params)
-    mine = blocked.client_address()
-    if mine is not None and mine in blocked.parse_network(network):
+    mine = addresses.client_address()
+    if mine is not None and mine in addresses.parse_network(network):
         raise APIError(400, "Refusing to block your own current address", "CANNOT_BLOCK_SELF")
     if db.session.get(BlockedIP, network) is not None:
         raise APIError(409, f"{network} is already blocked", "IP_ALREADY_BLOCKED")
@@ -49,7 +49,7 @@ def block():
     db.session.add(row)
     audit.record("ip_blocked", "IP address blocked", f"{row.display}: {reason}"[:1000], network=network)
     db.session.commit()
-    blocked.blocklist_changed()
+    blocklist.blocklist_changed()
     return ok(201, message=f"IP {row.display} blocked successfully", blocked_ip=row.to_dict())
 
 
@@ -65,5 +65,5 @@ def unblock():
     db.session.delete(row)
     audit.record("ip_unblocked", "IP address unblocked", row.display, network=network)
     db.session.commit()
-    blocked.blocklist_changed()
+    blocklist.blocklist_changed()
     return ok(message=f"IP {row.display} unblocked successfully")

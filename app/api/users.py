@@ -4,6 +4,7 @@ from flask import Blueprint
 from sqlalchemy.exc import IntegrityError
 
 from ..admin import audit
+from ..limits import limiter
 from ..messaging import events
 from ..accounts.users import USERNAME_RE, USERNAME_RULE, create_user, password_problem, username_taken
 from ..accounts.auth import (check_password, current_user, hash_password, issue_token, login_required, owner_required,
@@ -36,6 +37,7 @@ def _token_fields(user: User) -> dict:
 @bp.post("/signup")
 @doc("Create an account; the first account of a fresh server becomes its owner",
      {"username": "str*", "password": "str*"}, auth=None, responses={201: "Account created", 409: "Username taken"})
+@limiter.auth_limited
 def signup():
     username, password = _credentials()
     errors = []
@@ -55,6 +57,7 @@ def signup():
 @bp.route("/signin", methods=["GET", "POST"])
 @doc("Sign in and receive a new auth_token", {"username": "str*", "password": "str*"}, auth=None,
      responses={200: "Signed in", 401: "Wrong username or password"})
+@limiter.auth_limited
 def signin():
     username, password = _credentials()
     user = db.session.scalar(sa.select(User).where(User.username_key == username.lower()))

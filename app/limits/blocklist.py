@@ -1,0 +1,106 @@
+"""The blocked addresses, refused before every route (WebSocket handshakes included).
+
+Each process keeps the list in a ProcessCache. Every BLOCKED_IPS_REFRESH_SECONDS one request
+reads the list's version token from Redis and rereads the table only when the token changed (or
+when Redis does not answer). Meanwhile the other threads serve the previous list, so a slow
+Redis or database delays that one request, not all of them.
+"""
+import ipaddress
+import logging
+import uuid
+
+import redis as redis_lib
+import sqlalchemy as sa
+from flask import Flask, current_app
+
+from .. import keys
+from ..cache import ProcessCache
+from ..errors import error_response
+from ..extensions import db, redis
+from ..models import BlockedIP
+from .addresses import Address, Network, client_address
+
+log = logging.getLogger(__name__)
+MAX_VERDICTS = 10_000
+
+
+class BlockList:
+    """One loaded copy of the list: exact addresses in a set, ranges in a tuple."""
+
+    def __init__(self, version: bytes | None, networks: list[Network]) -> None:
+        self.version = version
+        self.hosts = frozenset(net.network_address for net in networks if net.num_addresses == 1)
+        self.ranges = tuple(net for net in networks if net.num_addresses > 1)
+        self.verdicts: dict[Address, bool] = {}  # address -> blocked, for this copy
+
+    def blocks(self, address: Address) -> bool:
+        verdict = self.verdicts.get(address)
+        if verdict is None:
+            verdict = address in self.hosts or any(
+                address.version == net.version and address in net for net in self.ranges)
+            if len(self.verdicts) > MAX_VERDICTS:  # many distinct clients: start over rather than grow
+                self.verdicts = {}
+            self.verdicts[address] = verdict
+        return verdict
+
+
+def version_client(url: str, timeout: float) -> redis_lib.Redis:
+    """The client for the version token: a short timeout bounds the wait of the reloading request."""
+    return redis_lib.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+
+
+class Guard:
+    """One app's block list: its cache, the version key and the client that reads the token."""
+
+    def __init__(self, app: Flask) -> None:
+        with app.app_context():
+            self.version_key = keys.blocked_ips_version()
+        self.client = version_client(app.config["REDIS_URL"], app.config["BLOCKED_IPS_REDIS_TIMEOUT"])
+        self.cache: ProcessCache[BlockList] = ProcessCache(self._load, ttl=app.config["BLOCKED_IPS_REFRESH_SECONDS"])
+
+    def _load(self, key: str) -> BlockList:
+        previous = self.cache.peek(key)
+        try:
+            version = self.client.get(key)
+        except redis_lib.RedisError:  # no Redis: reread the table itself, at the same bounded pace
+            version = None
+        if previous is not None and version is not None and version == previous.version:
+            return previous
+        try:
+            networks = [ipaddress.ip_network(value) for value in db.session.scalars(sa.select(BlockedIP.network))]
+        except Exception:  # no database: keep the last list; /readyz reports the outage
+            db.session.rollback()
+            log.exception("could not load the blocked addresses; keeping the previous list")
+            return previous if previous is not None else BlockList(None, [])
+        return BlockList(version, networks)
+
+    def current(self) -> BlockList:
+        return self.cache.get(self.version_key)
+
+
+def is_blocked(address: Address | None) -> bool:
+    return address is not None and current_app.extensions["blocklist"].current().blocks(address)
+
+
+def blocklist_changed() -> None:
+    """Make every process reload the block list; call after committing a change."""
+    guard = current_app.extensions["blocklist"]
+    try:
+        redis.set(guard.version_key, uuid.uuid4().hex)
+    except redis_lib.RedisError:
+        log.warning("could not publish the block-list change; other processes reload it from the database")
+        guard.cache.clear()  # the token did not change: only a fresh load shows the change here
+        return
+    guard.cache.expire(guard.version_key)  # the new token makes the next load reread the table
+
+
+def init_app(app: Flask) -> None:
+    guard = app.extensions["blocklist"] = Guard(app)
+
+    @app.before_request
+    def refuse_blocked_addresses():
+        # flask-sock routes are Flask routes, so WebSocket handshakes are refused here too.
+        address = client_address() if app.config["BLOCKED_IPS_ENABLED"] else None
+        if address is not None and guard.current().blocks(address):
+            return error_response(403, "Your address is blocked on this server", "IP_BLOCKED")
+        return None
