@@ -167,3 +167,45 @@ def test_on_sqlite_a_send_holds_no_lock_once_it_answers(app, api, owner, service
         other.rollback()
     finally:
         other.close()
+
+
+def _message_values(channel_id: str, sender_id: str) -> dict:
+    from app.ids import utcnow, uuid7
+    return {"id": uuid7(), "channel_id": channel_id, "sender_id": sender_id, "key_id": "k1", "ciphertext": b"x",
+            "hashed_message": "ab" * 32, "attachments": [], "sent_at": utcnow()}
+
+
+def test_an_only_write_refuses_to_join_a_transaction_that_holds_writes(app, api, owner, services):
+    """It could not be the transaction's one write (and on SQLite would commit the others)."""
+    from app.database import Prepared
+    from app.extensions import db
+    from app.models import Channel, Message
+
+    channel_id = make_channel(api, owner["token"], "general")
+    insert = Prepared(Message.__table__.insert())
+    with app.app_context():
+        db.session.add(Channel(name="pending", name_key="pending"))
+        if services["database_url"].startswith("sqlite"):
+            with pytest.raises(RuntimeError):
+                insert.execute(_message_values(channel_id, owner["id"]), only_write=True)
+            db.session.flush()  # written but not committed
+            with pytest.raises(RuntimeError):
+                insert.execute(_message_values(channel_id, owner["id"]), only_write=True)
+        db.session.rollback()
+    assert _count(app, Message) == 0 and _count(app, Channel) == 1
+
+
+def test_on_sqlite_an_only_write_commits_inside_its_driver_call(app, api, owner, services):
+    if not services["database_url"].startswith("sqlite"):
+        pytest.skip("SQLite's autocommit only")
+    from app.database import Prepared
+    from app.extensions import db
+    from app.models import Message
+
+    channel_id = make_channel(api, owner["token"], "general")
+    with app.app_context():
+        Prepared(Message.__table__.insert()).execute(_message_values(channel_id, owner["id"]), only_write=True)
+        driver = db.session.connection().connection.driver_connection
+        assert not driver.in_transaction and driver.isolation_level == ""  # the driver's own mode is back
+        db.session.rollback()
+    assert _count(app, Message) == 1

@@ -1,7 +1,6 @@
 """What each live event of messaging carries and who may receive it; publish() carries it there.
 
-Channels are ChannelRows and accounts Callers (app/messaging/messages.py, app/accounts/auth.py);
-only the fields named here are read, so the WebSocket routes may pass the same fields otherwise.
+Channels are ChannelRows (app/messaging/messages.py) and accounts Callers (app/accounts/auth.py).
 """
 import time
 

@@ -8,6 +8,9 @@ and its file references (none without attachments), committed before anything is
 if any part fails none of it is kept and the uploaded files are discarded. The insert runs
 on the session's connection through the prepared statement, the file references through the
 session (app/files/intake.py), so both are the same transaction whatever the upload count.
+Without attachments the insert is that transaction's only write, which lets SQLite commit it
+inside the insert's own driver call (Prepared.execute(only_write=True)): the same transaction,
+holding SQLite's database-wide write lock only while the statement runs.
 """
 from flask import current_app
 from werkzeug.datastructures import FileStorage
@@ -60,7 +63,7 @@ def _store(caller: Caller, channel: ChannelRow, text: str, received: list[intake
                          ciphertext=ciphertext, hashed_message=crypto.digest(text),
                          attachments=[intake.attachment_url(upload, channel.id) for upload in received],
                          sent_at=utcnow())
-    _INSERT_MESSAGE.execute(message._asdict())
+    _INSERT_MESSAGE.execute(message._asdict(), only_write=not received)
     intake.attach(message, received)
     db.session.commit()
     return message
