@@ -37,8 +37,8 @@ class Prepared:
     compiled by SQLAlchemy for the dialect in use, and values still pass through the column
     types' bind and result processors, so nothing is stored or read differently.
 
-    It runs where the session's work is: reads join the session's transaction when one is under
-    way (else they borrow a pooled connection for the one statement); writes always run in it.
+    It runs on the session's connection, in the session's transaction, like the rest of the
+    request's work: reads see the request's own writes, and one pooled connection serves them all.
     """
 
     def __init__(self, statement, row_name: str = "Row"):
@@ -75,14 +75,7 @@ class Prepared:
 
     def first(self, values: dict):
         """The first row (a named tuple of processed values), or None."""
-        if db.session.registry.has() and db.session().in_transaction():
-            return self.execute(values)
-        engine = db.engine
-        borrowed = engine.raw_connection()
-        try:
-            return self._run(borrowed.driver_connection, engine.dialect, values)
-        finally:
-            borrowed.close()  # back to the pool, which rolls back the read
+        return self.execute(values)
 
     def execute(self, values: dict, only_write: bool = False):
         """Run in the session's transaction (begun if needed); the caller commits. Returns the
