@@ -79,6 +79,11 @@ def test_the_sqlalchemy_internals_prepared_relies_on_are_still_there(app):
             assert callable(getattr(driver, "execute", None)), "the driver connection has no execute()"
         finally:
             borrowed.close()
+        # The path Prepared takes: the session's Connection -> its pool connection -> the driver's.
+        proxied = getattr(db.session.connection(), "connection", None)
+        assert proxied is not None and getattr(proxied, "driver_connection", None) is not None, \
+            "Connection.connection.driver_connection is gone"
+        db.session.rollback()
 
 
 def test_prepared_statements_store_and_read_values_as_the_orm_does(app, api, owner):
