@@ -4,7 +4,7 @@ import os
 from flask import Flask
 from flask_cors import CORS
 
-from . import database, keys  # noqa: F401  (database: SQLite connection settings)
+from . import database, keys
 from .limits import addresses, blocklist, limiter
 from .cli import register_cli
 from .errors import register_error_handlers
@@ -20,6 +20,8 @@ def create_app(config_object: str | type = "config.Config", **overrides) -> Flas
     _derive_paths(app)
 
     db.init_app(app)
+    with app.app_context():
+        database.register_sqlite_pragmas(db.engine)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
     redis.init_app(app)
     keys.init_app(app)

@@ -36,10 +36,6 @@ def presence_users() -> str:
     return key("presence-users")
 
 
-def typing(user_id: str, channel_id: str) -> str:
-    return key("typing", user_id, channel_id)
-
-
 # Background work
 def lock(name: str) -> str:
     """A single-flight lock (app/locks.py)."""

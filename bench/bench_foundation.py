@@ -1,4 +1,5 @@
-"""Foundation benchmark: framework ceiling, send_message throughput, history latency at 10k and 1M.
+"""Foundation benchmark: framework ceiling, send_message throughput, history latency at 10k and 1M,
+and what the driver-level statements (app/database.py Prepared) save on each send.
 
 Run: .venv/bin/python bench/bench_foundation.py  (or `make bench` for every benchmark).
 Set BENCH_BIG_CHANNEL (default 1000000) to seed a smaller deep channel on a slow disk.
@@ -15,6 +16,58 @@ from scripts.stack import Stack  # noqa: E402
 BIG = int(os.environ.get("BENCH_BIG_CHANNEL", 1_000_000))
 SMALL = 10_000
 ROUNDS = 5
+IN_PROCESS_SENDS = 400
+
+
+def _through_the_session(prepared, values, only_write=False):
+    """What a Prepared statement costs without the fast path: the same statement (and, on SQLite,
+    the same autocommit for a lone write) run by SQLAlchemy on the session's connection."""
+    from app.extensions import db
+
+    connection = db.session.connection()
+    driver = connection.connection.driver_connection
+    autocommit = only_write and connection.dialect.name == "sqlite"
+    previous = driver.isolation_level if autocommit else None
+    if autocommit:
+        driver.isolation_level = None
+    try:
+        result = connection.execute(prepared.statement, values)
+    finally:
+        if autocommit:
+            driver.isolation_level = previous
+    row = result.first() if prepared.row else None
+    return prepared.row._make(row) if row is not None else None
+
+
+def prepared_gain(ids: dict) -> None:
+    """Microseconds per send_message in one thread, in process, with Prepared and with the same
+    statements run through the session instead; alternating rounds, medians."""
+    from app import create_app
+    from app.database import Prepared
+
+    client = create_app().test_client()
+    path = f"/api/v1/channels/{ids['channels']['send']}/send_message"
+    headers = {"Authorization": f"Bearer {ids['token']}"}
+    fast = (Prepared.first, Prepared.execute)
+
+    def per_send() -> float:
+        started = time.perf_counter()
+        for n in range(IN_PROCESS_SENDS):
+            assert client.post(path, json={"message": f"in process {n}"}, headers=headers).status_code == 201
+        return (time.perf_counter() - started) / IN_PROCESS_SENDS * 1e6
+
+    per_send()  # warm-up
+    timings = {"prepared": [], "session": []}
+    for _ in range(ROUNDS):
+        Prepared.first, Prepared.execute = fast
+        timings["prepared"].append(per_send())
+        Prepared.first = Prepared.execute = _through_the_session
+        timings["session"].append(per_send())
+    Prepared.first, Prepared.execute = fast
+    prepared, session = (sorted(values)[len(values) // 2] for values in timings.values())
+    report("send_message in process, with Prepared: median per send", prepared, "us")
+    report("send_message in process, statements through the session", session, "us")
+    report("time saved by Prepared per send", 100 * (session - prepared) / session, "%")
 
 
 def seed(env: dict) -> dict:
@@ -64,6 +117,7 @@ def main() -> None:
         started = time.perf_counter()
         ids = seed(env)
         report(f"seeded {SMALL:,} + {BIG:,} messages in", time.perf_counter() - started, "s")
+        prepared_gain(ids)
         with Stack(env, web_workers=2, threads=8) as stack:
             auth = {"Authorization": f"Bearer {ids['token']}"}
             send_path = f"/api/v1/channels/{ids['channels']['send']}/send_message"

@@ -285,3 +285,28 @@ def test_mark_as_read_refusals(api, owner, user):
     assert error_paths(_mark(api, user["token"], channel_id, "f" * 37)) == ["message_id"]
     assert_error(_mark(api, None, channel_id, foreign), 401)
     assert channel_entry(api, user["token"], channel_id)["last_read_message_id"] is None
+
+
+# --- who receives a channel's live events ----------------------------------------------------
+
+def test_channel_audience_is_everyone_or_the_members_and_staff(api, app, owner, admin, user, other_user):
+    from app.messaging import messages
+    from app.realtime.audience import channel_audience
+    public = make_channel(api, owner["token"], "public")
+    secret = make_channel(api, owner["token"], "secret", private=True)
+    add_member(api, owner["token"], secret, user["id"])
+    with app.app_context():
+        assert channel_audience(messages.channel_row(public)) is None
+        assert sorted(channel_audience(messages.channel_row(secret))) == sorted([owner["id"], admin["id"], user["id"]])
+
+
+def test_channel_rows_say_whether_the_account_is_a_member(api, app, owner, user):
+    from app.messaging import messages
+    secret = make_channel(api, owner["token"], "secret", private=True)
+    add_member(api, owner["token"], secret, user["id"])
+    with app.app_context():
+        row = messages.channel_row(secret, user["id"])
+        assert (row.id, row.name, row.is_private, row.is_member) == (secret, "secret", True, True)
+        assert messages.channel_row(secret, owner["id"]).is_member is False
+        assert messages.channel_row(secret).is_member is False  # read for no account
+        assert messages.channel_row("x" * 65) is None

@@ -135,13 +135,14 @@ def test_message_with_a_lone_surrogate_is_400(api, owner, channel):
 def test_attachments_field_does_not_crash_the_route(api, owner, channel):
     response = _send(api, owner["token"], channel, json={"message": "with field", "attachments": []})
     assert response.status_code == 201
+    # Files come only in a multipart form: URLs in a JSON body are not attachments.
     response = _send(api, owner["token"], channel, json={"message": "urls", "attachments": ["/x.png"]})
-    assert response.status_code < 500 and response.is_json
+    assert response.status_code == 201 and response.get_json()["attachments"] == []
+    # A PNG signature with no image after it is judged by its content and refused.
     upload = {"message": "file", "attachments": (io.BytesIO(b"\x89PNG\r\n\x1a\n"), "a.png")}
     response = _send(api, owner["token"], channel, data=upload, content_type="multipart/form-data")
-    assert response.status_code < 500 and response.is_json
-    if response.status_code != 201:
-        assert_error(response, response.status_code)
+    assert_error(response, 400, "INVALID_IMAGE")
+    assert _texts(load(api, owner["token"], channel)) == ["with field", "urls"]
 
 
 def test_at_most_ten_attachments(api, owner, channel):
@@ -350,3 +351,75 @@ def test_deleting_the_read_position_keeps_counts_right(api, owner, user, channel
     _delete(api, owner["token"], channel, ids[1])
     entry = next(c for c in api.call("POST", f"{CHANNELS}/list/", token=user["token"]).get_json()["channels"])
     assert entry["unread_count"] == 1
+
+
+# --- the send service and its live frame -----------------------------------------------------
+
+@pytest.fixture
+def published(monkeypatch):
+    """The live events messaging publishes, as (kind, frame, channel_id, audience, extra)."""
+    from app.messaging import events
+    seen = []
+    monkeypatch.setattr(events, "publish", lambda kind, frame, channel_id=None, audience=None, **extra:
+                        seen.append((kind, frame, channel_id, audience, extra)))
+    return seen
+
+
+def test_the_live_frame_is_the_stored_message_built_without_decrypting(api, owner, user, published, monkeypatch):
+    """The send holds the plaintext: it builds the frame from it, and it equals what history gives."""
+    from app import crypto
+    from app.messaging import frames
+    from tests.api_helpers import add_member
+    from tests.filedata import image_bytes
+
+    secret = make_channel(api, owner["token"], "secret", private=True)
+    add_member(api, owner["token"], secret, user["id"])
+    decrypt = crypto.decrypt
+    monkeypatch.setattr(frames.crypto, "decrypt", lambda *args: pytest.fail("decrypted on the send path"))
+    upload = {"message": "with a picture", "attachments": (io.BytesIO(image_bytes()), "p.png")}
+    response = _send(api, user["token"], secret, data=upload, content_type="multipart/form-data")
+    assert response.status_code == 201, response.get_json()
+    monkeypatch.setattr(frames.crypto, "decrypt", decrypt)
+    [(kind, frame, channel_id, audience, extra)] = published
+    assert (kind, channel_id, frame["type"]) == ("channel", secret, "message")
+    assert set(audience) == {owner["id"], user["id"]} and extra == {"exclude_user": None}
+    [stored] = load(api, owner["token"], secret)
+    assert {key: value for key, value in frame.items() if key != "type"} == stored
+    assert "sig=" in stored["attachments"][0]  # a private channel's attachment links are signed
+
+
+def test_with_celery_fanout_the_task_reloads_and_publishes_the_message(api, app, owner, channel, published,
+                                                                      monkeypatch):
+    from app.messaging import send as send_service
+    from app.tasks import FANOUT_DELIVER
+    queued = []
+    monkeypatch.setitem(app.config, "REALTIME_FANOUT", "celery")
+    monkeypatch.setattr(send_service, "enqueue", lambda name, *args: queued.append((name, *args)))
+    message_id = send(api, owner["token"], channel, "through the workers")
+    assert queued == [(FANOUT_DELIVER, message_id)] and published == []
+    with app.test_request_context():
+        assert send_service.deliver_stored(message_id) is True
+        assert send_service.deliver_stored("00000000-0000-7000-8000-000000000000") is False
+    [(kind, frame, channel_id, audience, _)] = published
+    assert (kind, channel_id, audience, frame["type"]) == ("channel", channel, None, "message")
+    [stored] = load(api, owner["token"], channel)
+    assert {key: value for key, value in frame.items() if key != "type"} == stored
+
+
+def test_a_refused_send_publishes_nothing_and_stores_nothing(api, owner, user, channel, published):
+    assert_error(_send(api, owner["token"], channel, json={"message": ""}), 400, "EMPTY_MESSAGE")
+    secret = make_channel(api, owner["token"], "secret", private=True)
+    assert_error(_send(api, user["token"], secret, json={"message": "let me in"}), 404, "UNKNOWN_CHANNEL")
+    assert published == [] and load(api, owner["token"], channel) == []
+
+
+def test_typing_is_published_once_per_interval(api, app, owner, channel, published):
+    from app.accounts.auth import caller_for_token
+    from app.messaging import events, messages
+    with app.app_context():
+        caller = caller_for_token(owner["token"])
+        row = messages.visible_channel(caller, channel)
+        for _ in range(3):
+            events.typing(caller, row)
+    [(kind, frame, channel_id, _, extra)] = published
+    assert (kind, frame["type"], channel_id, extra) == ("channel", "typing", channel, {"exclude_user": owner["id"]})

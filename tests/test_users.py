@@ -337,3 +337,19 @@ def test_roles_refusals(api, owner, user):
     assert error_paths(_roles(api, owner["token"], user["id"], is_admin="maybe")) == ["is_admin"]
     assert error_paths(_roles(api, owner["token"], user["id"], is_admin=[1])) == ["is_admin"]
     assert _me(api, owner["token"])["roles_ids"] == ["owner", "admin", "user"]
+
+
+# --- the account row of the request path -----------------------------------------------------
+
+def test_caller_rows_match_the_account(api, app, owner, user):
+    from app.accounts.auth import Caller, caller_for_token, callers_by_id
+    from app.extensions import db
+    from app.models import User
+    with app.app_context():
+        from_token = caller_for_token(user["token"])
+        assert from_token == Caller.of(db.session.get(User, user["id"]))
+        assert (from_token.username, from_token.roles, from_token.is_staff) == ("alice", ["user"], False)
+        found = callers_by_id({owner["id"], user["id"], "no-such-user"})
+        assert set(found) == {owner["id"], user["id"]}
+        assert found[owner["id"]].roles == ["owner", "admin", "user"] and found[owner["id"]].is_staff
+        assert callers_by_id(set()) == {}

@@ -3,23 +3,19 @@ import logging
 
 from celery import shared_task
 
-from app.messaging import events
-from app.realtime import hub, presence
 from app.extensions import db, redis
 from app.ids import utcnow
-from app.models import Channel, Message, User
+from app.messaging.send import deliver_stored
+from app.models import User
+from app.realtime import hub, presence
 
 log = logging.getLogger(__name__)
 
 
 @shared_task(name="fanout.deliver")
 def deliver(message_id: str) -> bool:
-    """REALTIME_FANOUT=celery: resolve who may see the message and publish it."""
-    message = db.session.get(Message, message_id)
-    if message is None:  # deleted before the task ran: nothing to announce
-        return False
-    events.deliver_message(message, db.session.get(Channel, message.channel_id))
-    return True
+    """REALTIME_FANOUT=celery: publish the stored message (False: deleted before the task ran)."""
+    return deliver_stored(message_id)
 
 
 @shared_task(name="fanout.presence")

@@ -1,4 +1,11 @@
-"""Passwords, auth tokens, the current user and the role checks on routes."""
+"""Passwords, auth tokens, the current user and the role checks on routes.
+
+Row type: `Caller` is how the request path holds an account: a frozen row of the columns that
+authorisation and message objects read (id, username, status, avatar_url, is_owner, is_admin,
+with the model's `roles` and `is_staff`). Every authenticated request gets one from its token;
+`Caller.of(user)` makes one from a `User` where a route holds the ORM object, and
+`callers_by_id()` loads several at once. Only routes that change an account use `User`.
+"""
 import hashlib
 import hmac
 import secrets
@@ -10,6 +17,7 @@ import bcrypt
 import sqlalchemy as sa
 from flask import current_app, g, request
 
+from ..cache import ProcessCache
 from ..database import Prepared
 from ..errors import APIError
 from ..extensions import db
@@ -19,14 +27,12 @@ from ..params import raw_param, request_json
 
 # Checked against when the username is unknown, so a miss costs as much as a wrong password:
 # one per cost factor, since a hash made at another cost would answer measurably faster.
-_dummy_hashes: dict[int, bytes] = {}
+_dummy_hashes: ProcessCache[bytes] = ProcessCache(
+    lambda rounds: bcrypt.hashpw(b"timing-equaliser", bcrypt.gensalt(rounds)))
 
 
 def _dummy_hash() -> bytes:
-    rounds = current_app.config["BCRYPT_ROUNDS"]
-    if rounds not in _dummy_hashes:
-        _dummy_hashes[rounds] = bcrypt.hashpw(b"timing-equaliser", bcrypt.gensalt(rounds))
-    return _dummy_hashes[rounds]
+    return _dummy_hashes.get(current_app.config["BCRYPT_ROUNDS"])
 
 
 def hash_password(password: str) -> str:
@@ -72,8 +78,7 @@ def request_token() -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """Who is calling: the token's account as one Core row, not an ORM object (every
-    authenticated request needs this; only the routes that change the account need the User)."""
+    """An account as the request path reads it (see the module docstring)."""
 
     id: str
     username: str
@@ -85,14 +90,26 @@ class Caller:
     roles = User.roles
     is_staff = User.is_staff
 
+    @classmethod
+    def of(cls, user: User) -> "Caller":
+        return cls(*(getattr(user, field.name) for field in fields(cls)))
 
-Account = User | Caller  # what code that only reads an account accepts
+
+CALLER_COLUMNS = tuple(User.__table__.c[field.name] for field in fields(Caller))
+
+
+def callers_by_id(user_ids: set[str]) -> dict[str, Caller]:
+    """The accounts with these ids that still exist, by id, in one query."""
+    if not user_ids:
+        return {}
+    rows = db.session.execute(sa.select(*CALLER_COLUMNS).where(User.id.in_(user_ids)))
+    return {row[0]: Caller(*row) for row in rows}
 
 
 # Every authenticated request runs this: one query, built once (the token row by digest,
 # unexpired, joined to its user).
 _TOKEN_CALLER = Prepared(
-    sa.select(*(User.__table__.c[field.name] for field in fields(Caller)), AuthToken.token_hash)
+    sa.select(*CALLER_COLUMNS, AuthToken.token_hash)
     .join(AuthToken, AuthToken.user_id == User.id)
     .where(AuthToken.token_hash == sa.bindparam("digest"), AuthToken.expires_at > sa.bindparam("now", type_=sa.DateTime)))
 

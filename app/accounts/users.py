@@ -31,7 +31,10 @@ def username_taken(username: str, except_user_id: str | None = None) -> bool:
 
 
 def create_user(username: str, password: str, make_owner: bool = False) -> User:
-    """Create an account; the first account of a fresh server becomes its owner. Commits."""
+    """Create an account; the first account of a fresh server becomes its owner.
+
+    Flushes the new row (a taken name is a 409 here) and claims ownership in the session's
+    transaction; the caller commits."""
     if username_taken(username):
         raise APIError(409, "Username is already taken", "USERNAME_TAKEN")
     user = User(username=username, username_key=username.lower(), password_hash=hash_password(password))

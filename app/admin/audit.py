@@ -2,12 +2,12 @@
 from flask import g, has_request_context
 
 from ..extensions import db
-from ..accounts.auth import Account
+from ..accounts.auth import Caller
 from ..limits.addresses import client_ip
 from ..models import AuditEvent
 
 
-def record(type_: str, title: str, description: str = "", user: Account | None = None, commit: bool = False,
+def record(type_: str, title: str, description: str = "", user: Caller | None = None, commit: bool = False,
            **details) -> AuditEvent:
     """Add an audit event to the session (the caller's commit stores it with the change itself).
 

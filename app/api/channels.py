@@ -5,23 +5,22 @@ import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, request
 from sqlalchemy.exc import IntegrityError
 
-from ..admin import audit
-from ..messaging import events, messages
-from ..files import intake
 from ..accounts.auth import Caller, current_caller, login_required, staff_required
+from ..admin import audit
 from ..errors import APIError
 from ..extensions import db
-from ..models import Channel, ChannelMember, Message, User
-from ..admin.settings import current_settings
+from ..messaging import events, messages, send
+from ..messaging.frames import serialize
+from ..models import Channel, ChannelMember, User
 from ..openapi import doc
 from ..params import Params
+from ..realtime.audience import channel_audience
 from .responses import ok
 
 bp = Blueprint("channels", __name__, url_prefix="/api/v1/channels")
 
 CHANNEL_NAME_RE = re.compile(r"[^\x00-\x1f\x7f]{1,64}")
 CURSOR_RE = messages.MESSAGE_ID_RE
-MAX_ATTACHMENTS = 10
 
 
 @bp.get("", strict_slashes=False)
@@ -68,7 +67,7 @@ def create_channel():
 @staff_required
 def delete_channel(channel_id: str):
     channel = messages.visible_channel(current_caller(), channel_id)
-    audience = events.channel_audience(channel)  # members are gone after the delete
+    audience = channel_audience(channel)  # members are gone after the delete
     db.session.delete(db.session.get(Channel, channel.id))
     audit.record("channel_deleted", "Channel deleted", f"#{channel.name} was deleted", channel_id=channel.id)
     db.session.commit()
@@ -143,7 +142,7 @@ def load_messages(channel_id: str):
         rows = messages.messages_around(channel, before, after, limit)
     else:
         rows = messages.page_of_messages(channel, page, per_page)
-    return ok(messages=messages.serialize(rows))
+    return ok(messages=serialize(rows))
 
 
 def _uploaded_attachments() -> list:
@@ -157,36 +156,14 @@ def _uploaded_attachments() -> list:
      responses={201: "Sent", 400: "Empty or too long", 404: "Unknown channel"})
 @login_required
 def send_message(channel_id: str):
-    me = current_caller()
     params = Params()
     text = params.text("message", required=False, default="", max_len=1_000_000)
     params.done()
-    uploaded = _uploaded_attachments()
-    limit = current_settings().max_message_length
-    if len(text) > limit:
-        raise APIError(400, f"The message is longer than {limit} characters", "MESSAGE_TOO_LONG")
-    if not text.strip() and not uploaded:
-        raise APIError(400, "The message is empty", "EMPTY_MESSAGE")
-    if len(uploaded) > MAX_ATTACHMENTS:
-        raise APIError(400, f"At most {MAX_ATTACHMENTS} attachments per message", "TOO_MANY_ATTACHMENTS")
-    channel = messages.visible_channel(me, channel_id)
-    received = intake.receive_all(uploaded)  # every file is judged before anything is stored
-    try:
-        urls = [intake.attachment_url(upload, channel.id) for upload in received]
-        message = messages.store_message(me, channel, text, urls)
-        if received:  # the message and its attachments' file references commit together
-            intake.attach(message, received)
-            db.session.commit()
-    except BaseException:
-        db.session.rollback()
-        intake.discard(received)
-        raise
-    intake.process_later(received)
-    events.message_sent(message, channel, me)
+    message = send.send_message(current_caller(), channel_id, text, _uploaded_attachments())
     return ok(201, message="message sent successfully", message_id=message.id, attachments=message.attachments)
 
 
-def _named_message(channel_id: str) -> tuple[Caller, messages.ChannelRow, Message]:
+def _named_message(channel_id: str) -> tuple[Caller, messages.ChannelRow, messages.MessageRow]:
     """The caller, the channel and the message named by the message_id parameter (404s else)."""
     me = current_caller()
     params = Params()
@@ -216,11 +193,10 @@ def delete_message(channel_id: str):
     me, channel, message = _named_message(channel_id)
     if message.sender_id != me.id and not me.is_staff:
         raise APIError(403, "Only the sender, an admin or the owner may delete this message", "MISSING_ACCESS")
-    message_id = message.id  # the row is gone after the commit
-    db.session.delete(message)
+    messages.delete_message(message)
     if message.sender_id != me.id:  # a moderator removing someone else's message
         audit.record("message_deleted", "Message deleted by a moderator", f"A message in #{channel.name}",
-                     channel_id=channel.id, message_id=message_id, sender_id=message.sender_id)
+                     channel_id=channel.id, message_id=message.id, sender_id=message.sender_id)
     db.session.commit()
-    events.message_deleted(channel, message_id)
+    events.message_deleted(channel, message.id)
     return Response(status=204)

@@ -7,8 +7,8 @@ from ..admin import audit
 from ..limits import limiter
 from ..messaging import events
 from ..accounts.users import USERNAME_RE, USERNAME_RULE, create_user, password_problem, username_taken
-from ..accounts.auth import (check_password, current_user, hash_password, issue_token, login_required, owner_required,
-                    revoke_tokens)
+from ..accounts.auth import (Caller, check_password, current_user, hash_password, issue_token, login_required,
+                             owner_required, revoke_tokens)
 from ..errors import APIError, ValidationError
 from ..extensions import db
 from ..ids import iso, utcnow
@@ -49,7 +49,8 @@ def signup():
         raise ValidationError(errors)
     user = create_user(username, password)
     fields = _token_fields(user)
-    audit.record("user_signup", "New user signed up", f"{user.username} created an account", user=user)
+    audit.record("user_signup", "New user signed up", f"{user.username} created an account",
+                 user=Caller.of(user))
     db.session.commit()
     return ok(201, message="Account created successfully", **fields)
 
@@ -65,7 +66,7 @@ def signin():
         audit.record("signin_failed", "Failed sign-in", f"Wrong password for {username[:32]!r}", commit=True)
         raise APIError(401, "Invalid username or password", "INVALID_CREDENTIALS")
     fields = _token_fields(user)
-    audit.record("user_signin", "User signed in", f"{user.username} signed in", user=user)
+    audit.record("user_signin", "User signed in", f"{user.username} signed in", user=Caller.of(user))
     db.session.commit()
     return ok(200, message="Signin successfully", **fields)
 
@@ -148,7 +149,8 @@ def reset_auth_token():
         raise APIError(401, "Password is wrong", "INVALID_PASSWORD")
     revoked = revoke_tokens(me)
     fields = _token_fields(me)
-    audit.record("token_reset", "Auth token reset", f"{me.username} replaced their auth_token", user=me)
+    audit.record("token_reset", "Auth token reset", f"{me.username} replaced their auth_token",
+                 user=Caller.of(me))
     db.session.commit()
     events.tokens_revoked(me.id, revoked)
     return ok(message="auth_token reset successfully", **fields)

@@ -1,61 +1,45 @@
-"""What each live event carries and who may receive it; realtime.publish() carries it there."""
+"""What each live event of messaging carries and who may receive it; publish() carries it there.
+
+Channels are ChannelRows (app/messaging/messages.py) and accounts Callers (app/accounts/auth.py).
+"""
 import time
 
-import sqlalchemy as sa
 from flask import current_app
 
-from . import messages
-from ..accounts.auth import Account
-from ..extensions import db, redis
-from .messages import ChannelView
-from ..models import ChannelMember, Message, User
-from ..realtime.hub import enqueue, namespace, publish
+from ..accounts.auth import Caller
+from ..extensions import redis
+from ..locks import once_per
+from ..realtime.audience import channel_audience
+from ..realtime.hub import namespace, publish
+from .messages import ChannelRow
 
 
-def channel_audience(channel: ChannelView) -> list[str] | None:
-    """Who may see a channel's events: None (everyone) when it is public, else its members and staff."""
-    if not channel.is_private:
-        return None
-    members = sa.select(ChannelMember.user_id).where(ChannelMember.channel_id == channel.id)
-    staff = sa.select(User.id).where(sa.or_(User.is_owner.is_(True), User.is_admin.is_(True)))
-    return list(db.session.scalars(members.union(staff)))
-
-
-def channel_event(channel: ChannelView, frame: dict, exclude_user: str | None = None) -> None:
+def channel_event(channel: ChannelRow, frame: dict, exclude_user: str | None = None) -> None:
     publish("channel", frame, channel.id, channel_audience(channel), exclude_user=exclude_user)
 
 
-def message_sent(message: Message, channel: ChannelView, sender: Account) -> None:
-    """After the commit: publish the live message now, or hand it to the fanout.deliver task."""
-    if current_app.config["REALTIME_FANOUT"] == "celery":
-        enqueue("fanout.deliver", message.id)
-    else:
-        deliver_message(message, channel, sender)
+def message_posted(channel: ChannelRow, message: dict) -> None:
+    """A new message, as the message object clients read (app/messaging/frames.py)."""
+    channel_event(channel, {"type": "message", **message})
 
 
-def deliver_message(message: Message, channel: ChannelView, sender: Account | None = None) -> None:
-    frame = messages.serialize([message], (sender,) if sender else ())[0]
-    channel_event(channel, {"type": "message", **frame})
-
-
-def message_deleted(channel: ChannelView, message_id: str) -> None:
+def message_deleted(channel: ChannelRow, message_id: str) -> None:
     channel_event(channel, {"type": "message_deleted", "message_id": message_id, "channel_id": channel.id})
 
 
-def read_receipt(user: Account, channel: ChannelView, message_id: str) -> None:
+def read_receipt(user: Caller, channel: ChannelRow, message_id: str) -> None:
     channel_event(channel, {"type": "read_receipt", "channel_id": channel.id, "message_id": message_id,
                             "user_id": user.id, "username": user.username})
 
 
-def typing(user: Account, channel: ChannelView) -> None:
+def typing(user: Caller, channel: ChannelRow) -> None:
     """Tell the channel's other readers; at most once per user and channel per interval."""
-    interval = current_app.config["REALTIME_TYPING_INTERVAL"]
-    if redis.set(f"{namespace()}:typing:{user.id}:{channel.id}", 1, nx=True, ex=interval):
+    if once_per(f"typing:{user.id}:{channel.id}", current_app.config["REALTIME_TYPING_INTERVAL"]):
         channel_event(channel, {"type": "typing", "channel_id": channel.id, "user_id": user.id,
                                 "username": user.username}, exclude_user=user.id)
 
 
-def membership_revoked(channel: ChannelView, user_id: str) -> None:
+def membership_revoked(channel: ChannelRow, user_id: str) -> None:
     """The user's sockets on this channel close at once; /ws stops carrying it (audiences are per event)."""
     publish("revoke", {"type": "channel_removed", "channel_id": channel.id}, channel.id, [user_id],
             user_id=user_id)

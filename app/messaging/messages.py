@@ -1,23 +1,30 @@
-"""Channel access, messages and read state: the rules shared by REST and WebSocket routes."""
+"""Channel access, message history and read state: the rules shared by REST and WebSocket routes.
+
+Row types (the request path reads these, never ORM objects):
+
+- `ChannelRow`: a channel's columns (id, name, name_key, is_private, created_by, created_at)
+  and `is_member`, whether the account it was read for belongs to it (False when read for no
+  account, as the fan-out task does). Read by `visible_channel()` in one prepared statement.
+- `MessageRow`: a message's columns as stored (id, channel_id, sender_id, key_id, ciphertext,
+  hashed_message, attachments, sent_at). History reads return them; app/messaging/frames.py
+  turns them into what clients read.
+"""
 import re
+from collections import namedtuple
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from .. import crypto
-from ..accounts.auth import Account
+from ..accounts.auth import Caller
 from ..database import Prepared
 from ..errors import APIError
 from ..extensions import db
-from ..ids import iso, utcnow, uuid7
-from ..models import Channel, ChannelMember, Message, ReadState, User
-from ..files.intake import path_of_url
-from ..urls import absolute_url, signed_url
+from ..ids import utcnow
+from ..models import Channel, ChannelMember, Message, ReadState
 
 MESSAGE_ID_RE = re.compile(r"[0-9a-fA-F-]{1,36}")
 # Unread counts stop at this many, as chat clients show "999+": counting is bounded by it.
 UNREAD_COUNT_CAP = 1000
-
 
 # The channel and whether the user is a member, in one statement built once.
 _CHANNEL_FOR_USER = Prepared(sa.select(
@@ -26,27 +33,33 @@ _CHANNEL_FOR_USER = Prepared(sa.select(
     .label("is_member"),
 ).where(Channel.id == sa.bindparam("channel_id")), "ChannelRow")
 ChannelRow = _CHANNEL_FOR_USER.row
-ChannelView = Channel | ChannelRow  # visible_channel() gives a row; code that only reads takes either
+
+_MESSAGE_COLUMNS = tuple(Message.__table__.c)
+MessageRow = namedtuple("MessageRow", [column.key for column in _MESSAGE_COLUMNS])
 
 
-def can_see(user: Account, channel: ChannelView) -> bool:
+def channel_row(channel_id: str, user_id: str | None = None) -> ChannelRow | None:
+    """The channel as a row (is_member for user_id), or None when there is no such channel."""
+    if len(channel_id) > 64:  # longer than any id: not worth a query
+        return None
+    return _CHANNEL_FOR_USER.first({"channel_id": channel_id, "user_id": user_id})
+
+
+def can_see(user: Caller, channel: ChannelRow) -> bool:
     if not channel.is_private or user.is_staff:
         return True
     return db.session.get(ChannelMember, (channel.id, user.id)) is not None
 
 
-def visible_channel(user: Account, channel_id: str) -> ChannelRow:
-    """The channel, as a read-only row, if the user may see it; a private channel is a 404 to
-    outsiders. A row, not an ORM object: the routes that take a channel id only read it."""
-    channel = None
-    if len(channel_id) <= 64:
-        channel = _CHANNEL_FOR_USER.first({"channel_id": channel_id, "user_id": user.id})
+def visible_channel(user: Caller, channel_id: str) -> ChannelRow:
+    """The channel if the user may see it; a private channel is a 404 to outsiders."""
+    channel = channel_row(channel_id, user.id)
     if channel is None or (channel.is_private and not channel.is_member and not user.is_staff):
         raise APIError(404, "Channel not found", "UNKNOWN_CHANNEL")
     return channel
 
 
-def visible_channels_query(user: Account):
+def visible_channels_query(user: Caller):
     query = sa.select(Channel)
     if not user.is_staff:
         member_of = sa.select(ChannelMember.channel_id).where(ChannelMember.user_id == user.id)
@@ -54,18 +67,14 @@ def visible_channels_query(user: Account):
     return query.order_by(Channel.created_at, Channel.id)
 
 
-def visible_channel_ids(user: Account) -> set[str]:
-    return set(db.session.scalars(visible_channels_query(user).with_only_columns(Channel.id)))
-
-
-def unread_count(user: Account, channel_id: str, last_read: str | None) -> int:
+def unread_count(user: Caller, channel_id: str, last_read: str | None) -> int:
     newer = sa.select(Message.id).where(Message.channel_id == channel_id, Message.sender_id != user.id)
     if last_read:
         newer = newer.where(Message.id > last_read)
     return db.session.scalar(sa.select(sa.func.count()).select_from(newer.limit(UNREAD_COUNT_CAP).subquery()))
 
 
-def channel_list(user: Account) -> list[dict]:
+def channel_list(user: Caller) -> list[dict]:
     """Channels the user may see, each with that user's read position and unread count."""
     channels = db.session.scalars(visible_channels_query(user)).all()
     reads = dict(db.session.execute(
@@ -78,57 +87,47 @@ def channel_list(user: Account) -> list[dict]:
     return result
 
 
-def serialize(messages: list[Message], known_senders: tuple[Account, ...] = ()) -> list[dict]:
-    """Message objects as clients read them, with the sender's current name, avatar and roles
-    (senders already at hand are not loaded again)."""
-    senders = {user.id: user for user in known_senders}
-    missing = {m.sender_id for m in messages if m.sender_id and m.sender_id not in senders}
-    if missing:
-        senders.update((u.id, u) for u in db.session.scalars(sa.select(User).where(User.id.in_(missing))))
-    private = _private_channel_ids({m.channel_id for m in messages if m.attachments})
-    result = []
-    for message in messages:
-        sender = senders.get(message.sender_id)
-        result.append({
-            "message_id": message.id,
-            "sender_user_id": message.sender_id,
-            "channel_id": message.channel_id,
-            "message": crypto.decrypt(message.key_id, message.ciphertext, message.channel_id),
-            "hashed_message": message.hashed_message,
-            "username": sender.username if sender else "deleted-user",
-            "sender_avatar_url": absolute_url(sender.avatar_url) if sender else None,
-            "sender_status": sender.status if sender else "offline",
-            "sender_roles": sender.roles if sender else [],
-            "sent_at": iso(message.sent_at),
-            "attachments": [signed_url(url, path_of_url(url)) if message.channel_id in private else url
-                            for url in message.attachments or []],
-        })
-    return result
+def _message_rows(query) -> list[MessageRow]:
+    return [MessageRow(*row) for row in db.session.execute(query)]
 
 
-def _private_channel_ids(channel_ids: set[str]) -> set[str]:
-    """Which of these channels are private (their attachment links get signed)."""
-    if not channel_ids:
-        return set()
-    return set(db.session.scalars(sa.select(Channel.id).where(Channel.id.in_(channel_ids), Channel.is_private)))
+def message_row(message_id: str) -> MessageRow | None:
+    rows = _message_rows(sa.select(*_MESSAGE_COLUMNS).where(Message.id == message_id))
+    return rows[0] if rows else None
 
 
-_INSERT_MESSAGE = Prepared(Message.__table__.insert())
+def channel_message(channel: ChannelRow, message_id: str) -> MessageRow:
+    message = message_row(message_id.lower()) if MESSAGE_ID_RE.fullmatch(message_id) else None
+    if message is None or message.channel_id != channel.id:
+        raise APIError(404, "Message not found", "UNKNOWN_MESSAGE")
+    return message
 
 
-def store_message(user: Account, channel: ChannelView, text: str, attachments: list[str]) -> Message:
-    """Encrypt and store a message (the hottest write). Without attachments it is committed at
-    once; with them it joins the session's transaction and the caller commits it together
-    with their file references."""
-    key_id, ciphertext = crypto.encrypt(text, channel.id)
-    values = {"id": uuid7(), "channel_id": channel.id, "sender_id": user.id, "key_id": key_id,
-              "ciphertext": ciphertext, "hashed_message": crypto.digest(text), "attachments": attachments,
-              "sent_at": utcnow()}
-    if attachments:
-        _INSERT_MESSAGE.execute(values)
-    else:
-        _INSERT_MESSAGE.execute_alone(values)
-    return Message(**values)
+def _in_channel(channel: ChannelRow):
+    return sa.select(*_MESSAGE_COLUMNS).where(Message.channel_id == channel.id)
+
+
+def page_of_messages(channel: ChannelRow, page: int, per_page: int) -> list[MessageRow]:
+    """Page 1 holds the newest messages; each page is returned oldest first."""
+    newest_first = _in_channel(channel).order_by(Message.id.desc()).offset((page - 1) * per_page).limit(per_page)
+    return list(reversed(_message_rows(newest_first)))
+
+
+def messages_around(channel: ChannelRow, before: str | None, after: str | None, limit: int) -> list[MessageRow]:
+    """Keyset paging: the newest `limit` before a cursor, or the oldest `limit` after one."""
+    # Ids are stored lower-case and compared as strings; a UUID may arrive in either case.
+    before, after = before and before.lower(), after and after.lower()
+    query = _in_channel(channel)
+    if before:
+        query = query.where(Message.id < before)
+    if after:
+        return _message_rows(query.where(Message.id > after).order_by(Message.id).limit(limit))
+    return list(reversed(_message_rows(query.order_by(Message.id.desc()).limit(limit))))
+
+
+def delete_message(message: MessageRow) -> None:
+    """Delete the message in the session's transaction (its file references go with it)."""
+    db.session.execute(sa.delete(Message).where(Message.id == message.id))
 
 
 def advance_read_state(user_id: str, channel_id: str, message_id: str) -> None:
@@ -143,29 +142,3 @@ def advance_read_state(user_id: str, channel_id: str, message_id: str) -> None:
         index_elements=[ReadState.user_id, ReadState.channel_id],
         set_={"last_read_message_id": message_id, "updated_at": now},
         where=ReadState.last_read_message_id < message_id))
-
-
-def channel_message(channel: ChannelView, message_id: str) -> Message:
-    message = db.session.get(Message, message_id.lower()) if MESSAGE_ID_RE.fullmatch(message_id) else None
-    if message is None or message.channel_id != channel.id:
-        raise APIError(404, "Message not found", "UNKNOWN_MESSAGE")
-    return message
-
-
-def page_of_messages(channel: ChannelView, page: int, per_page: int) -> list[Message]:
-    """Page 1 holds the newest messages; each page is returned oldest first."""
-    rows = db.session.scalars(sa.select(Message).where(Message.channel_id == channel.id)
-                              .order_by(Message.id.desc()).offset((page - 1) * per_page).limit(per_page)).all()
-    return list(reversed(rows))
-
-
-def messages_around(channel: ChannelView, before: str | None, after: str | None, limit: int) -> list[Message]:
-    """Keyset paging: the newest `limit` before a cursor, or the oldest `limit` after one."""
-    # Ids are stored lower-case and compared as strings; a UUID may arrive in either case.
-    before, after = before and before.lower(), after and after.lower()
-    query = sa.select(Message).where(Message.channel_id == channel.id)
-    if before:
-        query = query.where(Message.id < before)
-    if after:
-        return list(db.session.scalars(query.where(Message.id > after).order_by(Message.id).limit(limit)))
-    return list(reversed(db.session.scalars(query.order_by(Message.id.desc()).limit(limit)).all()))

@@ -1,0 +1,88 @@
+"""Sending a message: one function owns it, from the parsed request to the live frame.
+
+send_message() checks the caller may post in the channel and the text rules, receives the
+uploads, stores the message with its attachments' file references, then announces it.
+
+The transaction: a send is one transaction of the request's session, holding the message row
+and its file references (none without attachments), committed before anything is announced;
+if any part fails none of it is kept and the uploaded files are discarded. The insert runs
+on the session's connection through the prepared statement, the file references through the
+session (app/files/intake.py), so both are the same transaction whatever the upload count.
+Without attachments the insert is that transaction's only write, which lets SQLite commit it
+inside the insert's own driver call (Prepared.execute(only_write=True)): the same transaction,
+holding SQLite's database-wide write lock only while the statement runs.
+"""
+from flask import current_app
+from werkzeug.datastructures import FileStorage
+
+from .. import crypto
+from ..accounts.auth import Caller
+from ..admin.settings import current_settings
+from ..database import Prepared
+from ..errors import APIError
+from ..extensions import db
+from ..files import intake
+from ..ids import utcnow, uuid7
+from ..models import Message
+from ..tasks import FANOUT_DELIVER, enqueue
+from . import events
+from .frames import message_object, serialize
+from .messages import ChannelRow, MessageRow, channel_row, message_row, visible_channel
+
+MAX_ATTACHMENTS = 10
+
+_INSERT_MESSAGE = Prepared(Message.__table__.insert())
+
+
+def send_message(caller: Caller, channel_id: str, text: str, uploads: list[FileStorage]) -> MessageRow:
+    """Store and announce a message; APIError when it may not be sent. Commits."""
+    limit = current_settings().max_message_length
+    if len(text) > limit:
+        raise APIError(400, f"The message is longer than {limit} characters", "MESSAGE_TOO_LONG")
+    if not text.strip() and not uploads:
+        raise APIError(400, "The message is empty", "EMPTY_MESSAGE")
+    if len(uploads) > MAX_ATTACHMENTS:
+        raise APIError(400, f"At most {MAX_ATTACHMENTS} attachments per message", "TOO_MANY_ATTACHMENTS")
+    channel = visible_channel(caller, channel_id)
+    received = intake.receive_all(uploads)  # every file is judged before anything is stored
+    try:
+        message = _store(caller, channel, text, received)
+    except BaseException:
+        db.session.rollback()
+        intake.discard(received)
+        raise
+    intake.process_later(received)
+    _announce(message, text, caller, channel)
+    return message
+
+
+def _store(caller: Caller, channel: ChannelRow, text: str, received: list[intake.Upload]) -> MessageRow:
+    """Encrypt the text and commit the message with its file references (the hottest write)."""
+    key_id, ciphertext = crypto.encrypt(text, channel.id)
+    message = MessageRow(id=uuid7(), channel_id=channel.id, sender_id=caller.id, key_id=key_id,
+                         ciphertext=ciphertext, hashed_message=crypto.digest(text),
+                         attachments=[intake.attachment_url(upload, channel.id) for upload in received],
+                         sent_at=utcnow())
+    _INSERT_MESSAGE.execute(message._asdict(), only_write=not received)
+    intake.attach(message, received)
+    db.session.commit()
+    return message
+
+
+def _announce(message: MessageRow, text: str, sender: Caller, channel: ChannelRow) -> None:
+    """After the commit: publish the message object built from the text at hand, or leave it to
+    the fanout.deliver task (REALTIME_FANOUT=celery), which reloads it (deliver_stored())."""
+    if current_app.config["REALTIME_FANOUT"] == "celery":
+        enqueue(FANOUT_DELIVER, message.id)
+    else:
+        events.message_posted(channel, message_object(message, text, sender, channel.is_private))
+
+
+def deliver_stored(message_id: str) -> bool:
+    """Publish a stored message; False when it was deleted before this ran."""
+    message = message_row(message_id)
+    channel = channel_row(message.channel_id) if message else None
+    if channel is None:
+        return False
+    events.message_posted(channel, serialize([message])[0])
+    return True
