@@ -1,5 +1,9 @@
-"""The per-process publisher: every event reaches Redis, in the order each thread published it."""
+"""The per-process publisher: every event reaches Redis, in the order each thread published it;
+a forked child starts with its own publisher and hub state."""
 import json
+import os
+import select
+import signal
 import threading
 import time
 
@@ -7,10 +11,11 @@ import redis as redis_lib
 
 
 def test_a_burst_of_events_arrives_complete_and_in_order(app, services):
-    from app.realtime import hub
+    from app import keys
+    from app.realtime import wire
 
     with app.app_context():
-        channel = hub.namespace() + ":events"
+        channel = keys.events_channel()
     subscriber = redis_lib.Redis.from_url(services["redis_url"]).pubsub()
     subscriber.subscribe(channel)
     assert subscriber.get_message(timeout=5)["type"] == "subscribe"
@@ -18,7 +23,7 @@ def test_a_burst_of_events_arrives_complete_and_in_order(app, services):
     def burst(thread_no: int) -> None:
         with app.app_context():
             for seq in range(125):
-                hub.publish("channel", {"type": "test", "thread": thread_no, "seq": seq}, "c")
+                wire.publish("channel", {"type": "test", "thread": thread_no, "seq": seq}, "c")
 
     threads = [threading.Thread(target=burst, args=(n,)) for n in range(4)]
     for thread in threads:
@@ -40,13 +45,14 @@ def test_a_burst_of_events_arrives_complete_and_in_order(app, services):
 def test_publishing_resumes_after_redis_drops_the_connection(app, services):
     """The publisher's connection reads no replies, so a dead one shows only on a later write:
     it must then connect again, and later events must arrive."""
-    from app.realtime import hub
+    from app import keys
+    from app.realtime import wire
     from app.realtime.wire import CLIENT_NAME
 
     admin = redis_lib.Redis.from_url(services["redis_url"])
     with app.app_context():
-        channel = hub.namespace() + ":events"
-        hub.publish("channel", {"type": "test", "seq": -1}, "c")
+        channel = keys.events_channel()
+        wire.publish("channel", {"type": "test", "seq": -1}, "c")
         deadline = time.monotonic() + 5
         while not [c for c in admin.client_list() if c["name"] == CLIENT_NAME] and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -57,10 +63,68 @@ def test_publishing_resumes_after_redis_drops_the_connection(app, services):
         assert subscriber.get_message(timeout=5)["type"] == "subscribe"
         received, deadline, seq = None, time.monotonic() + 10, 0
         while received is None and time.monotonic() < deadline:
-            hub.publish("channel", {"type": "test", "seq": seq}, "c")
+            wire.publish("channel", {"type": "test", "seq": seq}, "c")
             seq += 1
             message = subscriber.get_message(timeout=0.2)
             if message and message["type"] == "message":
                 received = json.loads(json.loads(message["data"])["frame"])
         subscriber.close()
     assert received is not None and received["seq"] >= 0
+
+
+def test_a_forked_child_starts_with_a_fresh_publisher_and_hub(app, services):
+    """os.register_at_fork hooks: the child gets an empty queue and no threads, and its own first
+    publish starts a thread of its own whose events reach Redis."""
+    from app import keys
+    from app.realtime import wire
+    from app.realtime.hub import hub
+
+    with app.app_context():
+        channel = keys.events_channel()
+        wire.publish("channel", {"type": "test", "seq": "parent"}, "c")  # the parent's thread runs
+    parent = (wire.publisher.thread, wire.publisher.queue, hub.process_id)
+    assert parent[0] is not None and parent[0].is_alive()
+    subscriber = redis_lib.Redis.from_url(services["redis_url"]).pubsub()
+    subscriber.subscribe(channel)
+    assert subscriber.get_message(timeout=5)["type"] == "subscribe"
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its state, publish once, and leave without running pytest's exit
+        code = 1
+        try:
+            state = {"thread_none": wire.publisher.thread is None,
+                     "queue_fresh": wire.publisher.queue is not parent[1] and wire.publisher.queue.empty(),
+                     "lock_free": not wire.publisher.lock.locked(),
+                     "hub_fresh": hub.process_id != parent[2] and not hub.started and not hub.connections()}
+            with app.app_context():
+                wire.publish("channel", {"type": "test", "seq": "child"}, "c")
+            state["thread_started"] = wire.publisher.thread is not None and wire.publisher.thread is not parent[0]
+            deadline = time.monotonic() + 5
+            while not wire.publisher.queue.empty() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            os.write(write_end, json.dumps(state).encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    ready = []
+    try:
+        ready, _, _ = select.select([read_end], [], [], 15)
+        state = json.loads(os.read(read_end, 4096) or b"{}") if ready else {}
+        received, deadline = None, time.monotonic() + 10
+        while received is None and time.monotonic() < deadline:
+            message = subscriber.get_message(timeout=0.5)
+            if message and message["type"] == "message":
+                frame = json.loads(json.loads(message["data"])["frame"])
+                received = frame if frame["seq"] == "child" else None
+    finally:
+        os.close(read_end)
+        if not ready:  # a child that hangs must not hang the suite
+            os.kill(pid, signal.SIGKILL)
+        _, status = os.waitpid(pid, 0)
+        subscriber.close()
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert state == {"thread_none": True, "queue_fresh": True, "lock_free": True, "hub_fresh": True,
+                     "thread_started": True}
+    assert received == {"type": "test", "seq": "child"}
+    assert wire.publisher.thread is parent[0] and wire.publisher.queue is parent[1]  # the parent is untouched

@@ -9,7 +9,9 @@ from ..accounts.auth import Account
 from ..extensions import db, redis
 from .messages import ChannelView
 from ..models import ChannelMember, Message, User
-from ..realtime.hub import enqueue, namespace, publish
+from ..keys import namespace
+from ..realtime.wire import publish
+from ..tasks import enqueue
 
 
 def channel_audience(channel: ChannelView) -> list[str] | None:

@@ -1,0 +1,135 @@
+"""One open socket: who holds it, what it listens to, and its outbox.
+
+Frames for a socket go into its bounded outbox; a writer thread of its own drains it, so a peer
+that stops reading holds up only itself. The outbox exists from registration, before the
+handshake completes, so frames published meanwhile wait there rather than being lost.
+"""
+import logging
+import queue
+import socket
+import threading
+import time
+from datetime import datetime
+
+from simple_websocket import ConnectionClosed
+
+from .wire import plain_frame
+
+log = logging.getLogger(__name__)
+
+# WebSocket close codes: the token is not (or no longer) valid; the channel is unknown or hidden;
+# the peer reads too slowly and its outbox overflowed.
+CLOSE_UNAUTHORIZED = 4001
+CLOSE_UNKNOWN_CHANNEL = 4004
+CLOSE_TOO_SLOW = 4008
+TOO_SLOW_REASON = "Too slow: events backed up"
+
+BATCH = 64  # frames written in one sendall when the writer has fallen behind
+_WAKE = object()  # put after close(): the writer wakes and sees that it must stop
+
+
+class Connection:
+    """One socket. plain: no extension negotiated, so the shared pre-built frame fits it."""
+
+    def __init__(self, user_id: str, username: str, channel_id: str | None, token_digest: str = "",
+                 expires_at: datetime | None = None, outbox_frames: int = 1000, plain: bool = True):
+        self.key = ""  # "<process id>:<socket id>", given when the hub registers it
+        self.user_id, self.username, self.channel_id = user_id, username, channel_id
+        # The token it was opened with: the socket closes when that token is revoked or expires.
+        self.token_digest, self.expires_at = token_digest, expires_at
+        self.outbox: queue.SimpleQueue = queue.SimpleQueue()
+        self.outbox_frames, self.plain = outbox_frames, plain
+        self.lock = threading.Lock()
+        self.ws = None
+        self.writer: threading.Thread | None = None
+        self.closed = False  # takes no more frames
+        self.closing: tuple[int | None, str | None] = (None, None)  # the close frame the writer sends last
+        self.dropping = False  # closing without sending what is still queued
+        self.counted = False  # part of the user's presence count
+        self.sending_since = 0.0  # monotonic start of the write in flight (0: none)
+
+    def send(self, text: str, frame: bytes | None = None) -> bool:
+        """Queue one text message (frame: its pre-built plain frame); False once the socket is closing."""
+        if self.closed:
+            return False
+        if self.outbox.qsize() >= self.outbox_frames:
+            self.close(CLOSE_TOO_SLOW, TOO_SLOW_REASON, drop=True)
+            return False
+        self.outbox.put(frame if frame is not None and self.plain else text)
+        return True
+
+    def attach(self, ws) -> None:
+        """Bind the accepted socket and start its writer (which first sends what waited meanwhile)."""
+        self.ws = ws
+        self.writer = threading.Thread(target=self._drain, name="realtime-writer", daemon=True)
+        self.writer.start()
+
+    def close(self, code: int | None, reason: str | None, drop: bool = False) -> None:
+        """Take no more frames; the writer sends what is queued (unless drop) and then the close
+        frame (none if code is None)."""
+        with self.lock:
+            if self.closed:
+                return
+            self.closed, self.closing, self.dropping = True, (code, reason), drop
+        self.outbox.put(_WAKE)
+
+    def join(self, timeout: float) -> None:
+        """Wait for the writer to finish (its close frame goes out before the handler's own)."""
+        if self.writer is not None and self.writer is not threading.current_thread():
+            self.writer.join(timeout)
+
+    def stalled(self, now: float, timeout: float) -> bool:
+        """Whether one write has waited on the peer for longer than timeout seconds."""
+        since = self.sending_since
+        return since != 0.0 and now - since > timeout
+
+    def abort(self) -> None:
+        """Drop the connection without a close frame: a peer that stopped reading cannot take one.
+        Shutting the socket down wakes the writer and the library's reader thread."""
+        with self.lock:
+            self.closed, self.closing, self.dropping = True, (None, None), True
+        self.outbox.put(_WAKE)
+        try:
+            self.ws.sock.shutdown(socket.SHUT_RDWR)
+        except (OSError, AttributeError):
+            pass
+
+    def _drain(self) -> None:
+        try:
+            done = False
+            while not done:
+                batch = [self.outbox.get()]
+                while batch[-1] is not _WAKE and len(batch) < BATCH:
+                    try:
+                        batch.append(self.outbox.get_nowait())
+                    except queue.Empty:
+                        break
+                if self.dropping:
+                    break
+                done = batch[-1] is _WAKE  # put only after close(): what came before it is sent
+                self._write([item for item in batch if item is not _WAKE])
+            code, reason = self.closing
+            if code is not None and self.ws.connected:
+                self.sending_since = time.monotonic()  # a full socket may hold the close frame too
+                self.ws.close(code, reason)
+        except (OSError, ConnectionClosed):
+            with self.lock:
+                self.closed = True  # the peer is gone: the hub drops this socket on its next event
+        finally:
+            self.sending_since = 0.0
+
+    def _write(self, items: list) -> None:
+        if not items:
+            return
+        if not self.ws.connected:
+            raise ConnectionClosed()
+        self.sending_since = time.monotonic()
+        try:
+            if self.plain:
+                # sendall, unlike simple-websocket's send(), never leaves half a frame on a busy socket.
+                self.ws.sock.sendall(b"".join(i if isinstance(i, bytes) else plain_frame(i) for i in items))
+            else:  # an extension (permessage-deflate): the library builds each frame for this socket
+                for text in items:
+                    self.ws.send(text)
+        finally:
+            self.sending_since = 0.0
