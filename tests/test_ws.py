@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from tests.api_helpers import PASSWORD, make_channel, send
 from scripts.stack import Stack
 from tests.ws_support import (STACK_ENV, close_code, connect, frames_within, http, next_frame, open_raw,
-                              read_raw_frame, refusal)
+                              read_raw_frame, refusal, wait_until)
 
 
 @pytest.fixture(scope="module")
@@ -257,10 +257,8 @@ def test_deleted_channel_closes_its_sockets(stack, api, owner, user, general):
 
 def _wait_for_status(api, account: dict, status: str) -> None:
     """Wait until the stored status (written by the Celery worker) is the one expected."""
-    deadline = time.monotonic() + 10
-    while api.call("POST", "/api/v1/users/profile", token=account["token"]).get_json()["user_data"]["status"] != status:
-        assert time.monotonic() < deadline, f"status never became {status}"
-        time.sleep(0.1)
+    wait_until(lambda: api.call("POST", "/api/v1/users/profile", token=account["token"])
+               .get_json()["user_data"]["status"] == status, timeout=10, interval=0.1, what=f"status {status}")
 
 
 def _presence_of(ws, user_id: str) -> dict:
