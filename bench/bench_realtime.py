@@ -24,6 +24,7 @@ import time
 import zlib
 
 import psutil
+import redis as redis_lib
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -66,23 +67,22 @@ def open_stalled(stack: Stack, ids: dict) -> socket.socket:
     raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     raw.connect((host, int(port)))
     path = f"/ws/channels/{ids['channel_id']}?auth_token={ids['stalled_token']}"
-    raw.sendall((f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                 f"Sec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}\r\nSec-WebSocket-Version: 13\r\n\r\n")
-                .encode())
+    key = base64.b64encode(os.urandom(16)).decode()
+    raw.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
     if b" 101 " not in (head := raw.makefile("rb").readline()):  # then nothing more is read
         raise RuntimeError(head.decode(errors="replace"))
     return raw
 
 
 def flood(ids: dict) -> None:
-    """Events for the stalled socket's user alone, published as the server would."""
-    from app.realtime.wire import publish, publisher
-    with ids["app"].app_context():
-        for seq in range(FLOOD_FRAMES):
-            publish("channel", {"type": "flood", "seq": seq, "pad": "x" * FLOOD_BYTES}, ids["channel_id"],
-                    [ids["stalled_id"]])
-    while not publisher.queue.empty():  # its thread sends them
-        time.sleep(0.01)
+    """Events for the stalled socket's user alone, encoded and published as the server would."""
+    from app import keys
+    from app.realtime.wire import encode_event
+    with ids["app"].app_context(), redis_lib.Redis.from_url(ids["app"].config["REDIS_URL"]) as client:
+        for seq in range(FLOOD_FRAMES):  # a client of its own: this run's Redis, whatever ran before
+            frame = {"type": "flood", "seq": seq, "pad": "x" * FLOOD_BYTES}
+            client.publish(keys.events_channel(), encode_event("channel", frame, ids["channel_id"], [ids["stalled_id"]]))
 
 
 async def _open(host: str, port: int, path: str, deflate: bool):
