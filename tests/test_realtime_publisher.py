@@ -88,6 +88,7 @@ def test_a_forked_child_starts_with_a_fresh_publisher_and_hub(app, services):
     subscriber.subscribe(channel)
     assert subscriber.get_message(timeout=5)["type"] == "subscribe"
     read_end, write_end = os.pipe()
+    done_read, done_write = os.pipe()  # closed by the parent: the child may exit
     pid = os.fork()
     if pid == 0:  # the child: report its state, publish once, and leave without running pytest's exit
         code = 1
@@ -99,14 +100,14 @@ def test_a_forked_child_starts_with_a_fresh_publisher_and_hub(app, services):
             with app.app_context():
                 wire.publish("channel", {"type": "test", "seq": "child"}, "c")
             state["thread_started"] = wire.publisher.thread is not None and wire.publisher.thread is not parent[0]
-            deadline = time.monotonic() + 5
-            while not wire.publisher.queue.empty() and time.monotonic() < deadline:
-                time.sleep(0.01)
             os.write(write_end, json.dumps(state).encode())
+            os.close(done_write)
+            select.select([done_read], [], [], 15)  # live on until the parent has the event (its thread sends it)
             code = 0
         finally:
             os._exit(code)
     os.close(write_end)
+    os.close(done_read)
     ready = []
     try:
         ready, _, _ = select.select([read_end], [], [], 15)
@@ -119,6 +120,7 @@ def test_a_forked_child_starts_with_a_fresh_publisher_and_hub(app, services):
                 received = frame if frame["seq"] == "child" else None
     finally:
         os.close(read_end)
+        os.close(done_write)
         if not ready:  # a child that hangs must not hang the suite
             os.kill(pid, signal.SIGKILL)
         _, status = os.waitpid(pid, 0)
