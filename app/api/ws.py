@@ -21,8 +21,6 @@ from ..openapi import doc
 log = logging.getLogger(__name__)
 bp = Blueprint("ws", __name__)
 
-# How often a handler waiting for client frames looks whether its socket was closed meanwhile.
-RECEIVE_WAKE_SECONDS = 1.0
 _RESPONSES = {101: "Switching protocols: live events follow", 401: "Missing, invalid or expired auth_token"}
 
 
@@ -86,17 +84,19 @@ def serve(ws) -> None:
     db.session.remove()  # a socket may wait for hours: hold no database connection meanwhile
     conn.attach(ws)
     try:
+        # No timeout: a closed socket wakes this (the peer's answer to the close frame, or the
+        # hub's tick shutting down a peer that does not answer), so idle handlers never wake.
         while not conn.closed:
-            data = ws.receive(timeout=RECEIVE_WAKE_SECONDS)
+            data = ws.receive()
             if data is not None:
                 handle_frame(conn, data)
                 db.session.remove()
-    except ConnectionClosed:  # the peer went away
+    except ConnectionClosed:  # the socket closed
         pass
     finally:
         # The writer's close frame (4001, 4004, 4008, 1001) goes out before the library's own.
         conn.close(None, None, drop=True)
-        conn.join(current_app.config["REALTIME_SEND_TIMEOUT"] + 2 * RECEIVE_WAKE_SECONDS)
+        conn.join(current_app.config["REALTIME_SEND_TIMEOUT"] + 2)
 
 
 def reply(conn: Connection, frame: dict) -> None:

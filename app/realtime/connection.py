@@ -52,6 +52,8 @@ class Connection:
         self.counted = False  # part of the user's presence count
         self.sending_since = 0.0  # monotonic start of the write in flight (0: none)
         self.idle = False  # the writer waits on an empty outbox: a frame may go straight out
+        self.finished_at = 0.0  # monotonic time the writer finished (its close frame sent)
+        self.aborted = False
         self.direct = False  # the socket supports sends that never wait (not under gevent)
 
     def send(self, text: str, frame: bytes | None = None) -> bool:
@@ -112,11 +114,18 @@ class Connection:
         since = self.sending_since
         return since != 0.0 and now - since > timeout
 
+    def lingers(self, now: float, grace: float) -> bool:
+        """Whether its writer finished more than grace seconds ago yet its handler still waits: the
+        peer has not answered the close frame (the handler waits for client frames without a timeout)."""
+        return self.finished_at != 0.0 and not self.aborted and now - self.finished_at > grace
+
     def abort(self) -> None:
         """Drop the connection without a close frame: a peer that stopped reading cannot take one.
-        Shutting the socket down wakes the writer and the library's reader thread."""
+        Shutting the socket down wakes the writer and the library's reader thread (hence the handler)."""
         with self.lock:
-            self.closed, self.closing, self.dropping = True, (None, None), True
+            self.closed, self.aborted = True, True
+            if not self.dropping:
+                self.closing, self.dropping = (None, None), True
         self.outbox.put(_WAKE)
         try:
             self.ws.sock.shutdown(socket.SHUT_RDWR)
@@ -147,7 +156,7 @@ class Connection:
             with self.lock:
                 self.closed = True  # the peer is gone: the hub drops this socket on its next event
         finally:
-            self.sending_since = 0.0
+            self.sending_since, self.finished_at = 0.0, time.monotonic()
 
     def _write(self, items: list) -> None:
         if not items:

@@ -24,6 +24,7 @@ from .wire import decode_event, plain_frame
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 1.0
+CLOSE_GRACE = 2.0  # seconds a peer has to answer a close frame before its connection is dropped
 
 Job = Callable[[list[Connection]], None]
 
@@ -108,14 +109,14 @@ class Hub:
                 pubsub.close()
 
     def _tick(self, app: Flask) -> None:
-        """Every second: drop stalled peers, close expired sockets, run the jobs that are due."""
+        """Every second: drop stalled or unanswering peers, close expired sockets, run the jobs due."""
         due: dict[int, float] = {}
         send_timeout = app.config["REALTIME_SEND_TIMEOUT"]
         while True:
             now = time.monotonic()
             conns = self.connections()
             for conn in conns:
-                if conn.stalled(now, send_timeout):
+                if conn.stalled(now, send_timeout) or conn.lingers(now, CLOSE_GRACE):
                     conn.abort()
             self.close_expired(conns)
             for index, (interval, job) in enumerate(self.jobs):
@@ -172,8 +173,7 @@ class Hub:
                 continue
             if conn.user_id == exclude:
                 continue
-            if not conn.send(text, frame):
-                self.unregister(conn)
+            conn.send(text, frame)  # a closed socket declines; its handler's teardown unregisters it
 
 
 hub = Hub()
