@@ -1,9 +1,10 @@
 """The hub: this process's sockets, one Redis pub/sub subscriber thread that hands each event to
 the sockets that may see it, and a tick thread for periodic work.
 
-publish() (wire.py) reaches every web process on every host through Redis. The subscriber only
-queues frames into outboxes, so no socket can hold it up. Other rooms add periodic work with
-every() (presence does) instead of the hub calling them.
+publish() (wire.py) reaches every web process on every host through Redis. The subscriber hands
+each frame to the socket's Connection, which never makes it wait (connection.py), so no socket
+can hold it up. Other rooms add periodic work with every() (presence does) instead of the hub
+calling them.
 """
 import logging
 import os
