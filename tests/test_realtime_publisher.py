@@ -1,9 +1,11 @@
 """The per-process publisher: every event reaches Redis, in the order each thread published it;
-a forked child starts with its own publisher and hub state."""
+a forked child starts with its own publisher and hub state. A connection's outbox over a local
+socket pair: order kept across its writer, and a peer that stops reading never makes send() wait."""
 import json
 import os
 import select
 import signal
+import socket
 import threading
 import time
 
@@ -130,3 +132,84 @@ def test_a_forked_child_starts_with_a_fresh_publisher_and_hub(app, services):
                      "thread_started": True}
     assert received == {"type": "test", "seq": "child"}
     assert wire.publisher.thread is parent[0] and wire.publisher.queue is parent[1]  # the parent is untouched
+
+
+class _Accepted:
+    """What a connection uses of an accepted simple-websocket socket: sock, connected, close()."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock, self.connected, self.closed_with = sock, True, None
+
+    def close(self, reason=None, message=None):
+        self.closed_with, self.connected = (reason, message), False
+
+
+def _frames(data: bytes) -> list[str]:
+    """Split unmasked server text frames; every frame must be whole."""
+    texts = []
+    while data:
+        assert data[0] == 0x81
+        size, start = data[1] & 0x7F, 2
+        if size >= 126:
+            start = 4 if size == 126 else 10
+            size = int.from_bytes(data[2:start], "big")
+        texts.append(data[start:start + size].decode())
+        assert len(data) >= start + size
+        data = data[start + size:]
+    return texts
+
+
+def _read_all(sock: socket.socket) -> bytes:
+    chunks = []
+    while chunk := sock.recv(1 << 16):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_the_outbox_keeps_order_from_before_the_handshake_on():
+    from app.realtime.connection import Connection
+    from app.realtime.wire import plain_frame
+
+    ours, peer = socket.socketpair()
+    conn = Connection("u", "name", None, outbox_frames=1000)
+    texts = [json.dumps({"seq": n, "pad": "x" * (n * 997 % 70_000)}) for n in range(300)]
+    for text in texts[:5]:  # before the handshake completes: they wait in the outbox
+        assert conn.send(text, plain_frame(text))
+    accepted = _Accepted(ours)
+    conn.attach(accepted)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(_read_all(peer)))
+    reader.start()
+    for text in texts[5:]:  # some go straight out, some (large, or behind others) through the writer
+        assert conn.send(text, plain_frame(text))
+    conn.close(4001, "auth_token revoked")  # what is queued goes first, then the close frame
+    conn.join(10)
+    ours.shutdown(socket.SHUT_WR)
+    reader.join(10)
+    assert _frames(received[0]) == texts
+    assert accepted.closed_with == (4001, "auth_token revoked")
+
+
+def test_a_peer_that_stops_reading_never_makes_send_wait_and_overflows_with_4008():
+    from app.realtime.connection import CLOSE_TOO_SLOW, Connection
+    from app.realtime.wire import plain_frame
+
+    ours, peer = socket.socketpair()
+    conn = Connection("u", "name", None, outbox_frames=4)
+    accepted = _Accepted(ours)
+    conn.attach(accepted)
+    text = json.dumps({"pad": "x" * 100_000})
+    frame = plain_frame(text)
+    started, results = time.monotonic(), []
+    for _ in range(40):  # the peer reads nothing meanwhile
+        results.append(conn.send(text, frame))
+    assert time.monotonic() - started < 1  # no send waited for the peer
+    assert results[-1] is False and conn.closed and results.count(True) < 40
+    received = []
+    reader = threading.Thread(target=lambda: received.append(_read_all(peer)))
+    reader.start()  # the peer reads at last: what was in flight, then the close frame
+    conn.join(10)
+    assert accepted.closed_with == (CLOSE_TOO_SLOW, "Too slow: events backed up")
+    ours.shutdown(socket.SHUT_WR)
+    reader.join(10)
+    assert 0 < len(_frames(received[0])) < results.count(True)  # whole frames only; the overflow was dropped

@@ -30,6 +30,7 @@ TOO_SLOW_REASON = "Too slow: events backed up"
 BATCH = 64  # frames written in one sendall when the writer has fallen behind
 NO_WAIT = getattr(socket, "MSG_DONTWAIT", 0)  # a send that returns at once rather than wait for room
 _WAKE = object()  # put after close(): the writer wakes and sees that it must stop
+_REST = object()  # put when a send left part of a frame for the writer (in Connection.rest)
 
 
 class Connection:
@@ -54,6 +55,7 @@ class Connection:
         self.idle = False  # the writer waits on an empty outbox: a frame may go straight out
         self.finished_at = 0.0  # monotonic time the writer finished (its close frame sent)
         self.aborted = False
+        self.rest = b""  # the unsent end of a frame that went out partly
         self.direct = False  # the socket supports sends that never wait (not under gevent)
 
     def send(self, text: str, frame: bytes | None = None) -> bool:
@@ -76,7 +78,9 @@ class Connection:
                     return False
                 if sent == len(data):
                     return True
-                item = data[sent:]  # the rest of the frame: the writer sends it before anything else
+                # The rest of the frame: the writer sends it before anything else, even when the
+                # outbox is dropped, so the peer never gets half a frame.
+                self.rest, item = data[sent:], _REST
             elif self.outbox.qsize() >= self.outbox_frames:
                 item = None
             if item is not None:
@@ -144,17 +148,22 @@ class Connection:
                         batch.append(self.outbox.get_nowait())
                     except queue.Empty:
                         break
+                with self.lock:
+                    rest, self.rest = self.rest, b""
+                self._write([rest] if rest else [])
                 if self.dropping:
                     break
                 done = batch[-1] is _WAKE  # put only after close(): what came before it is sent
-                self._write([item for item in batch if item is not _WAKE])
+                self._write([item for item in batch if item is not _WAKE and item is not _REST])
             code, reason = self.closing
             if code is not None and self.ws.connected:
                 self.sending_since = time.monotonic()  # a full socket may hold the close frame too
                 self.ws.close(code, reason)
-        except (OSError, ConnectionClosed):
+        except Exception as exc:  # the peer is gone (or the library refused): this socket is done
+            if not isinstance(exc, (OSError, ConnectionClosed)):
+                log.exception("a socket's writer failed")
             with self.lock:
-                self.closed = True  # the peer is gone: the hub drops this socket on its next event
+                self.closed = True
         finally:
             self.sending_since, self.finished_at = 0.0, time.monotonic()
 
