@@ -1,14 +1,12 @@
 """Real-time benchmark: 1,000 sockets on one channel, one message every 100 ms for 10 s.
 
 Prints delivery latency (HTTP send to frame receipt) p50/p99 and delivered vs expected, for both
-fan-out modes (direct publish from the request, and through the fanout.deliver Celery task), plus
-the latency of one socket under no load, which isolates the cost of the Celery hop. A second pass
-delivers to 999 sockets while a 1,000th stops reading (its buffers filled first): its p99 stands
-beside the all-healthy one of the same server.
-
+fan-out modes (direct publish, and through the fanout.deliver Celery task), the latency of one
+socket under no load (the cost of the Celery hop), and a second pass to 999 sockets while a
+1,000th stops reading (its buffers filled first), beside the all-healthy p99 of the same server.
 Run: .venv/bin/python bench/bench_realtime.py [--mode direct|celery] [--sockets N] [--deflate]
-[--worker-class gevent] (gevent is not a default dependency: pip install gevent to try it).
-The clients are two processes of a small asyncio WebSocket client, on the same 2 cores as the server.
+[--worker-class gevent] (pip install gevent first). The clients are two processes of a small
+asyncio WebSocket client, on the same 2 cores as the server.
 """
 import argparse
 import asyncio
@@ -43,7 +41,6 @@ def seed(env: dict, users: int) -> dict:
     from app.accounts.auth import issue_token
     from app.extensions import db
     from app.models import Channel
-
     # Explicit URLs: Config read the environment when it was first imported (the previous mode's).
     app = create_app(DATA_DIR=env["PUFFERBLOW_DATA_DIR"], SQLALCHEMY_DATABASE_URI=env["DATABASE_URL"],
                      REDIS_URL=env["REDIS_URL"])
@@ -60,19 +57,25 @@ def seed(env: dict, users: int) -> dict:
                 "stalled_id": stalled.id, "stalled_token": stalled_token}
 
 
-def open_stalled(stack: Stack, ids: dict) -> socket.socket:
-    """A socket that never reads after its handshake; a small receive buffer fills its server side soon."""
+def open_stalled(stack: Stack, ids: dict, attempts: int = 20) -> socket.socket:
+    """A socket that never reads after its handshake (a small receive buffer fills its server side
+    soon); retried while the workers still close the previous pass's sockets."""
     host, port = stack.url.split("//", 1)[1].split(":")
-    raw = socket.socket()
-    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    raw.connect((host, int(port)))
     path = f"/ws/channels/{ids['channel_id']}?auth_token={ids['stalled_token']}"
-    key = base64.b64encode(os.urandom(16)).decode()
-    raw.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
-    if b" 101 " not in (head := raw.makefile("rb").readline()):  # then nothing more is read
-        raise RuntimeError(head.decode(errors="replace"))
-    return raw
+    for _ in range(attempts):
+        raw = socket.socket()
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        raw.connect((host, int(port)))
+        raw.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    f"Sec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}\r\n"
+                    "Sec-WebSocket-Version: 13\r\n\r\n".encode())
+        if b" 101 " in (head := raw.makefile("rb").readline()):  # then nothing more is read
+            flood(ids)
+            return raw
+        print(f"  (stalled socket refused: {head.decode(errors='replace').strip()}; retrying)", flush=True)
+        raw.close()
+        time.sleep(1)
+    raise RuntimeError(stack.web.log_tail())
 
 
 def flood(ids: dict) -> None:
@@ -202,7 +205,7 @@ def fan_out(stack: Stack, ids: dict, sockets: int, deflate: bool, processes: int
     """`sockets` sockets over client processes, RATE messages/s for DURATION s (stall: one stops reading)."""
     ctx = multiprocessing.get_context("spawn")
     ready, results, go = ctx.Queue(), ctx.Queue(), ctx.Event()
-    stalled = open_stalled(stack, ids) if stall else None
+    stalled = open_stalled(stack, ids) if stall else None  # flooded at once: stalled for the whole pass
     paths = [f"/ws/channels/{ids['channel_id']}?auth_token={ids['tokens'][n % len(ids['tokens'])]}"
              for n in range(sockets - (1 if stall else 0))]
     messages = int(RATE * DURATION)
@@ -218,9 +221,7 @@ def fan_out(stack: Stack, ids: dict, sockets: int, deflate: bool, processes: int
     memory = sum(worker.memory_info().rss for worker in workers) / 2**20
     threads = sum(worker.num_threads() for worker in workers)
     go.set()
-    if stalled is not None:
-        flood(ids)
-    time.sleep(0.5)  # let the readers start (and the flood fill the stalled socket)
+    time.sleep(0.5)  # let the readers start
     conn = http.client.HTTPConnection(stack.url.split("//", 1)[1])
     send_path = f"/api/v1/channels/{ids['channel_id']}/send_message?auth_token={ids['owner_token']}"
     send_times, begin = [], time.perf_counter()
@@ -241,8 +242,7 @@ def fan_out(stack: Stack, ids: dict, sockets: int, deflate: bool, processes: int
 
 
 def _spread(lat: list[float]) -> str:
-    return " / ".join(f"{v * 1000:.1f}" for v in (percentile(lat, 0.5), percentile(lat, 0.99),
-                                                  max(lat, default=float("nan"))))
+    return " / ".join(f"{v * 1000:.1f}" for v in (percentile(lat, .5), percentile(lat, .99), max(lat, default=0)))
 
 
 def run_mode(mode: str, sockets: int, worker_class: str, deflate: bool) -> float:
