@@ -93,6 +93,8 @@ class Config:
     REALTIME_FANOUT = os.environ.get("REALTIME_FANOUT", "direct")
     # A socket that cannot take a frame for this long is a stalled peer: it is dropped.
     REALTIME_SEND_TIMEOUT = float(os.environ.get("REALTIME_SEND_TIMEOUT", 5))
+    # Frames a socket's outbox holds while its peer reads slowly; one more closes it with 4008.
+    REALTIME_OUTBOX_FRAMES = int(os.environ.get("REALTIME_OUTBOX_FRAMES", 1000))
     # Client frames per user, shared by every process: this many per window (seconds).
     REALTIME_FRAME_LIMIT = int(os.environ.get("REALTIME_FRAME_LIMIT", 60))
     REALTIME_FRAME_WINDOW = int(os.environ.get("REALTIME_FRAME_WINDOW", 10))

@@ -1,5 +1,7 @@
 """gunicorn -c gunicorn.conf.py wsgi:app — threaded workers; every WebSocket holds one thread."""
 import os
+import signal
+import threading
 
 bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '7575')}")
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
@@ -23,11 +25,10 @@ loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
 
 
 def post_worker_init(worker):
-    """On SIGTERM also close the worker's WebSockets (1001), so a restart need not wait them out."""
-    import signal
-    import threading
+    """On SIGTERM also close the worker's WebSockets (1001), so a restart need not wait them out.
 
-    from app.realtime.hub import hub
+    Each socket's writer sends its close frame after what is already queued for it."""
+    from app.realtime.hub import hub  # here, so the gunicorn master never loads the app itself
 
     previous = signal.getsignal(signal.SIGTERM)
 

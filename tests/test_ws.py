@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from tests.api_helpers import PASSWORD, make_channel, send
 from scripts.stack import Stack
 from tests.ws_support import (STACK_ENV, close_code, connect, frames_within, http, next_frame, open_raw,
-                              read_raw_frame, refusal)
+                              read_raw_frame, refusal, wait_until)
 
 
 @pytest.fixture(scope="module")
@@ -141,6 +141,18 @@ def test_read_confirmation_marks_read_for_that_user_only(stack, api, owner, user
     ws.close(), watcher.close()
 
 
+def test_read_confirmation_takes_an_upper_case_message_id(stack, api, owner, user, general):
+    """Message ids are stored and compared lower-case, on the socket as on the REST routes."""
+    message_id = send(api, owner["token"], general, "shouted id")
+    ws = connect(stack, f"/ws/channels/{general}", user["token"])
+    ws.send('{"type": "read_confirmation", "message_id": "%s"}' % message_id.upper())
+    receipt = next_frame(ws, "read_receipt")
+    assert (receipt["message_id"], receipt["user_id"]) == (message_id, user["id"])
+    channels = api.call("POST", "/api/v1/channels/list/", token=user["token"]).get_json()["channels"]
+    assert next(c["unread_count"] for c in channels if c["channel_id"] == general) == 0
+    ws.close()
+
+
 def test_read_confirmation_refusals(stack, api, owner, user, general):
     private = make_channel(api, owner["token"], "staff-room", private=True)
     hidden = send(api, owner["token"], private, "secret")
@@ -245,10 +257,8 @@ def test_deleted_channel_closes_its_sockets(stack, api, owner, user, general):
 
 def _wait_for_status(api, account: dict, status: str) -> None:
     """Wait until the stored status (written by the Celery worker) is the one expected."""
-    deadline = time.monotonic() + 10
-    while api.call("POST", "/api/v1/users/profile", token=account["token"]).get_json()["user_data"]["status"] != status:
-        assert time.monotonic() < deadline, f"status never became {status}"
-        time.sleep(0.1)
+    wait_until(lambda: api.call("POST", "/api/v1/users/profile", token=account["token"])
+               .get_json()["user_data"]["status"] == status, timeout=10, interval=0.1, what=f"status {status}")
 
 
 def _presence_of(ws, user_id: str) -> dict:
@@ -314,15 +324,15 @@ def test_waiting_sockets_hold_no_database_connection(stack, api, owner, general)
 
 
 def test_presence_sweep_marks_users_of_dead_processes_offline(stack, app, api, owner, user):
-    from app.realtime import presence
+    from app import keys
     from app.extensions import db, redis
     from app.models import User
     watcher = connect(stack, "/ws", owner["token"])
     _presence_of(watcher, owner["id"])
     with app.app_context():
         # A socket whose process died: its entry lapsed and nobody announced the user offline.
-        redis.zadd(presence.presence_key(user["id"]), {"gone-host:1:dead:socket": time.time() - 1})
-        redis.sadd(presence.presence_users_key(), user["id"])
+        redis.zadd(keys.presence(user["id"]), {"gone-host:1:dead:socket": time.time() - 1})
+        redis.sadd(keys.presence_users(), user["id"])
         db.session.execute(sa.update(User).where(User.id == user["id"]).values(status="online"))
         db.session.commit()
         app.extensions["celery"].send_task("fanout.sweep_presence")  # run by the stack's worker

@@ -15,10 +15,10 @@ def stack(request, app, services):
 
 def _socket_processes(app, user_ids: list[str]) -> set[str]:
     """The web processes holding the users' sockets, read from the shared presence entries."""
-    from app.realtime import presence
+    from app import keys
     from app.extensions import redis
     with app.app_context():
-        members = [m.decode() for uid in user_ids for m in redis.zrange(presence.presence_key(uid), 0, -1)]
+        members = [m.decode() for uid in user_ids for m in redis.zrange(keys.presence(uid), 0, -1)]
     return {member.rsplit(":", 1)[0] for member in members}
 
 

@@ -17,10 +17,15 @@ def connect(stack, path: str, token: str | None = None, headers: list[str] | Non
     return websocket.create_connection(url, timeout=timeout, header=headers or [])
 
 
-def open_raw(stack, path: str, token: str, deflate: bool = False):
-    """A hand-made handshake (optionally offering permessage-deflate): (socket, reader, response head)."""
+def open_raw(stack, path: str, token: str, deflate: bool = False, receive_buffer: int | None = None):
+    """A hand-made handshake (optionally offering permessage-deflate, or with a small fixed
+    receive buffer, so a peer that stops reading soon pushes back): (socket, reader, response head)."""
     host, port = stack.url.split("//", 1)[1].split(":")
-    raw = socket.create_connection((host, int(port)), timeout=10)
+    raw = socket.socket()
+    if receive_buffer:  # set before connecting: it bounds the window the server may fill
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+    raw.settimeout(10)
+    raw.connect((host, int(port)))
     offer = "Sec-WebSocket-Extensions: permessage-deflate\r\n" if deflate else ""
     raw.sendall((f"GET {path}?auth_token={token} HTTP/1.1\r\nHost: {host}:{port}\r\n"
                  "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
@@ -38,6 +43,25 @@ def read_raw_frame(reader) -> tuple[int, bytes]:
     if size >= 126:
         size = int.from_bytes(reader.read(2 if size == 126 else 8), "big")
     return first, reader.read(size)
+
+
+def raw_close_code(reader) -> tuple[int, int]:
+    """Read a hand-made socket up to the server's close frame: (its code, data frames before it)."""
+    frames = 0
+    while True:
+        first, payload = read_raw_frame(reader)
+        if first & 0x0F == 0x8:
+            return int.from_bytes(payload[:2], "big"), frames
+        frames += 1
+
+
+def wait_until(condition, timeout: float = 5, interval: float = 0.05, what: str = "the condition"):
+    """Poll condition() until it returns something true; fail after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while not (result := condition()):
+        assert time.monotonic() < deadline, f"{what} did not hold within {timeout} s"
+        time.sleep(interval)
+    return result
 
 
 def refusal(stack, path: str, token: str | None = None, headers: list[str] | None = None):

@@ -3,22 +3,23 @@ import logging
 
 from celery import shared_task
 
+from app import keys, locks, tasks
 from app.extensions import db, redis
 from app.ids import utcnow
 from app.messaging.send import deliver_stored
 from app.models import User
-from app.realtime import hub, presence
+from app.realtime import presence
 
 log = logging.getLogger(__name__)
 
 
-@shared_task(name="fanout.deliver")
+@shared_task(name=tasks.FANOUT_DELIVER)
 def deliver(message_id: str) -> bool:
     """REALTIME_FANOUT=celery: publish the stored message (False: deleted before the task ran)."""
     return deliver_stored(message_id)
 
 
-@shared_task(name="fanout.presence")
+@shared_task(name=tasks.FANOUT_PRESENCE)
 def record_presence(user_id: str) -> str | None:
     """Store status and last_seen from the live socket count, so task order does not matter."""
     user = db.session.get(User, user_id)
@@ -29,19 +30,22 @@ def record_presence(user_id: str) -> str | None:
             user.status = "online"
     else:
         user.status = "offline"
-        redis.srem(presence.presence_users_key(), user_id)
+        redis.srem(keys.presence_users(), user_id)
     user.last_seen = utcnow()
     db.session.commit()
     return user.status
 
 
-@shared_task(name="fanout.sweep_presence")
+@shared_task(name=tasks.FANOUT_SWEEP_PRESENCE)
 def sweep_presence() -> int:
     """Mark offline the users whose sockets lived on a process that died (their entries lapsed)."""
-    if not redis.set(hub.namespace() + ":lock:sweep_presence", 1, nx=True, ex=50):
-        return 0  # single-flight: another sweep is running
+    with locks.single_flight("sweep_presence", timeout=50) as acquired:
+        return _sweep() if acquired else 0  # another sweep is running
+
+
+def _sweep() -> int:
     swept = 0
-    for raw in redis.smembers(presence.presence_users_key()):
+    for raw in redis.smembers(keys.presence_users()):
         user_id = raw.decode()
         if presence.live_socket_count(user_id):
             continue
@@ -51,7 +55,7 @@ def sweep_presence() -> int:
                 presence.announce_presence(user.id, user.username, "offline", record=False)
                 user.status, user.last_seen = "offline", utcnow()
                 db.session.commit()
-            redis.srem(presence.presence_users_key(), user_id)
+            redis.srem(keys.presence_users(), user_id)
             swept += 1
         except Exception:  # one bad row must not stop the sweep
             db.session.rollback()

@@ -7,11 +7,10 @@ from flask import Blueprint, request, send_file
 
 from ..accounts.auth import caller_for_token, request_token
 from ..errors import APIError
-from ..extensions import db
 from ..files import imaging, intake, variants
 from ..files.store import get_storage
-from ..messaging.messages import can_see
-from ..models import Channel, FileRef
+from ..messaging.messages import can_see, channel_row
+from ..models import FileRef
 from ..openapi import doc
 from ..urls import signature_valid
 from .cdn import bp as cdn_bp
@@ -32,7 +31,7 @@ def _check_access(ref: FileRef) -> bool:
     link from a message they loaded; True when private."""
     if not ref.channel_id:
         return False
-    channel = db.session.get(Channel, ref.channel_id)
+    channel = channel_row(ref.channel_id)
     if channel is None:
         raise _not_found()
     if not channel.is_private:

@@ -6,10 +6,14 @@ import json
 import logging
 
 from flask import Blueprint, current_app, g, request
+from simple_websocket import ConnectionClosed
 
+from ..limits.limiter import frame_allowed
 from ..messaging import events, messages
-from ..realtime import hub, presence
-from ..accounts.auth import current_caller, request_token, token_digest
+from ..realtime import presence
+from ..realtime.connection import Connection
+from ..realtime.hub import hub
+from ..accounts.auth import Caller, current_caller, request_token, token_digest
 from ..errors import APIError
 from ..extensions import db, sock
 from ..models import AuthToken, Message, User
@@ -28,18 +32,22 @@ def handshake():
     channel_id = (request.view_args or {}).get("channel_id")
     if channel_id is not None:
         messages.visible_channel(user, channel_id)
-    if not current_app.config["REALTIME_COMPRESSION"]:
-        # The WebSocket library accepts whatever extension the client offers; without the offer
-        # it sends plain frames, which the hub builds once for every socket.
+    config = current_app.config
+    # The WebSocket library accepts the permessage-deflate offer of a client; without the offer it
+    # sends plain frames, which the hub builds once for every socket. Compression off: drop the offer.
+    offer = request.environ.get("HTTP_SEC_WEBSOCKET_EXTENSIONS", "")
+    if not config["REALTIME_COMPRESSION"]:
         request.environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
+    plain = not config["REALTIME_COMPRESSION"] or "permessage-deflate" not in offer.lower()
     digest = token_digest(request_token())
     token_row = db.session.get(AuthToken, digest)
     if token_row is None:  # revoked since current_caller() checked it
         raise APIError(401, "The auth_token is invalid or has expired", "INVALID_AUTH_TOKEN")
-    conn = hub.Connection(user.id, user.username, channel_id, digest, token_row.expires_at)
-    # Registered and counted before the 101 goes out: an event published right after it is not
-    # missed, and presence never sees a gap between a client's sockets.
-    hub.hub.register(conn)
+    conn = Connection(user.id, user.username, channel_id, digest, token_row.expires_at,
+                      outbox_frames=config["REALTIME_OUTBOX_FRAMES"], plain=plain)
+    # Registered and counted before the 101 goes out: an event published right after it waits in
+    # the outbox rather than being missed, and presence never sees a gap between a client's sockets.
+    hub.register(conn)
     g.ws_conn = conn
     presence.socket_opened(conn)
 
@@ -49,7 +57,7 @@ def forget(_exc=None):
     conn = g.pop("ws_conn", None)
     if conn is None:
         return
-    hub.hub.unregister(conn)
+    hub.unregister(conn)
     conn.close(None, None)
     try:
         presence.socket_closed(conn)
@@ -72,29 +80,38 @@ def one_channel(ws, channel_id):
 
 
 def serve(ws) -> None:
-    """Answer client frames until the socket closes; live events arrive from the subscriber thread."""
+    """Answer client frames until the socket closes; live events go out through its outbox."""
     conn = g.ws_conn
     db.session.remove()  # a socket may wait for hours: hold no database connection meanwhile
-    conn.attach(ws, current_app.config["REALTIME_SEND_TIMEOUT"])
-    while not conn.closed:
-        data = ws.receive()
-        if data is not None:
-            handle_frame(conn, data)
-            db.session.remove()
+    conn.attach(ws)
+    try:
+        # No timeout: a closed socket wakes this (the peer's answer to the close frame, or the
+        # hub's tick shutting down a peer that does not answer), so idle handlers never wake.
+        while not conn.closed:
+            data = ws.receive()
+            if data is not None:
+                handle_frame(conn, data)
+                db.session.remove()
+    except ConnectionClosed:  # the socket closed
+        pass
+    finally:
+        # The writer's close frame (4001, 4004, 4008, 1001) goes out before the library's own.
+        conn.close(None, None, drop=True)
+        conn.join(current_app.config["REALTIME_SEND_TIMEOUT"] + 2)
 
 
-def reply(conn: hub.Connection, frame: dict) -> None:
+def reply(conn: Connection, frame: dict) -> None:
     conn.send(json.dumps(frame))
 
 
-def reply_error(conn: hub.Connection, status: int, code: str, detail: str, **extra) -> None:
+def reply_error(conn: Connection, status: int, code: str, detail: str, **extra) -> None:
     reply(conn, {"type": "error", "status_code": status, "code": code, "detail": detail, **extra})
 
 
-def handle_frame(conn: hub.Connection, data) -> None:
+def handle_frame(conn: Connection, data) -> None:
     """Throttle, parse and dispatch one client frame; every failure becomes an error frame."""
     try:
-        allowed, retry_after = events.frame_allowed(conn.user_id)
+        allowed, retry_after = frame_allowed(conn.user_id)
         if not allowed:
             return reply_error(conn, 429, "RATE_LIMITED", "Too many frames: slow down", retry_after=retry_after)
         try:
@@ -117,18 +134,19 @@ def handle_frame(conn: hub.Connection, data) -> None:
         reply_error(conn, 500, "INTERNAL_ERROR", "Internal server error")
 
 
-def _user(conn: hub.Connection) -> User:
+def _user(conn: Connection) -> Caller:
+    """The socket's account as it is now (its name or roles may have changed since the handshake)."""
     user = db.session.get(User, conn.user_id)
     if user is None:
         raise APIError(401, "The account no longer exists", "INVALID_AUTH_TOKEN")
-    return user
+    return Caller.of(user)
 
 
-def on_ping(conn: hub.Connection, _frame: dict) -> None:
+def on_ping(conn: Connection, _frame: dict) -> None:
     reply(conn, {"type": "pong"})
 
 
-def on_typing(conn: hub.Connection, frame: dict) -> None:
+def on_typing(conn: Connection, frame: dict) -> None:
     """On /ws the frame names its channel_id; on a channel socket it is that channel."""
     channel_id = conn.channel_id or frame.get("channel_id")
     if not isinstance(channel_id, str):
@@ -137,11 +155,12 @@ def on_typing(conn: hub.Connection, frame: dict) -> None:
     events.typing(user, messages.visible_channel(user, channel_id))
 
 
-def on_read_confirmation(conn: hub.Connection, frame: dict) -> None:
+def on_read_confirmation(conn: Connection, frame: dict) -> None:
     """Mark read for this user only (never for everyone), then emit read_receipt."""
     message_id = frame.get("message_id")
     if not isinstance(message_id, str) or not messages.MESSAGE_ID_RE.fullmatch(message_id):
         raise APIError(400, "message_id is required", "INVALID_FRAME")
+    message_id = message_id.lower()  # stored and compared lower-case, as the REST routes do
     user = _user(conn)
     message = db.session.get(Message, message_id)
     if message is None or (conn.channel_id and message.channel_id != conn.channel_id):

@@ -2,15 +2,12 @@
 
 Channels are ChannelRows (app/messaging/messages.py) and accounts Callers (app/accounts/auth.py).
 """
-import time
-
 from flask import current_app
 
 from ..accounts.auth import Caller
-from ..extensions import redis
 from ..locks import once_per
 from ..realtime.audience import channel_audience
-from ..realtime.hub import namespace, publish
+from ..realtime.wire import publish
 from .messages import ChannelRow
 
 
@@ -54,18 +51,3 @@ def tokens_revoked(user_id: str, digests: list[str]) -> None:
 def channel_deleted(channel_id: str, audience: list[str] | None) -> None:
     """Close the channel's sockets and tell /ws sockets; audience is taken before the delete."""
     publish("channel_deleted", {"type": "channel_deleted", "channel_id": channel_id}, channel_id, audience)
-
-
-def frame_allowed(user_id: str) -> tuple[bool, int]:
-    """Fixed-window count of a user's client frames, shared through Redis by every process.
-
-    Returns (allowed, seconds until the window resets)."""
-    config = current_app.config
-    window = config["REALTIME_FRAME_WINDOW"]
-    now = time.time()
-    key = f"{namespace()}:frames:{user_id}:{int(now // window)}"
-    pipe = redis.pipeline()
-    pipe.incr(key)
-    pipe.expire(key, window * 2)
-    count = pipe.execute()[0]
-    return count <= config["REALTIME_FRAME_LIMIT"], int(window - now % window) + 1

@@ -1,27 +1,33 @@
 """Presence: a user's open sockets counted across every process and host in Redis.
 
 One sorted set per user holds an entry per socket whose score is its expiry; the process that
-holds the socket refreshes it, so the sockets of a process that died lapse on their own.
+holds the socket refreshes it from the hub's tick, so the sockets of a process that died lapse
+on their own and the presence sweep marks their users offline.
 """
 import time
 from datetime import datetime, timezone
 
 from flask import current_app
 
+from .. import keys, locks, tasks
 from ..extensions import redis
 from ..ids import iso
-from .hub import Connection, enqueue, namespace, publish
+from .connection import Connection
+from .wire import publish
 
 SWEEP_INTERVAL = 60  # seconds between presence sweeps, fleet-wide
+SWEEP_THROTTLE = "presence-sweep"  # the app.locks.once_per name that spaces them
 
 
-def presence_key(user_id: str) -> str:
-    return f"{namespace()}:presence:{user_id}"
+def refresh_interval(config: dict) -> float:
+    """How often the tick refreshes this process's entries: three times per TTL."""
+    return config["REALTIME_PRESENCE_TTL"] / 3
 
 
-def presence_users_key() -> str:
-    """The users whose presence sockets made online: the sweep looks only at them."""
-    return f"{namespace()}:presence-users"
+def tick(conns: list[Connection]) -> None:
+    """The hub's periodic job: keep this process's entries alive and queue the sweep when due."""
+    refresh(conns, current_app.config["REALTIME_PRESENCE_TTL"])
+    queue_sweep()
 
 
 def refresh(conns: list[Connection], ttl: int) -> None:
@@ -29,27 +35,27 @@ def refresh(conns: list[Connection], ttl: int) -> None:
     pipe = redis.pipeline(transaction=False)
     for conn in conns:
         if conn.counted:
-            pipe.zadd(presence_key(conn.user_id), {conn.key: time.time() + ttl})
-            pipe.expire(presence_key(conn.user_id), ttl)
+            pipe.zadd(keys.presence(conn.user_id), {conn.key: time.time() + ttl})
+            pipe.expire(keys.presence(conn.user_id), ttl)
     pipe.execute()
 
 
 def queue_sweep() -> None:
-    """Queue fanout.sweep_presence at most once a minute for the whole fleet (whoever ticks first)."""
-    if redis.set(f"{namespace()}:presence-sweep-due", 1, nx=True, ex=SWEEP_INTERVAL):
-        enqueue("fanout.sweep_presence")
+    """Queue the presence sweep at most once a minute for the whole fleet (whoever ticks first)."""
+    if locks.once_per(SWEEP_THROTTLE, SWEEP_INTERVAL):
+        tasks.enqueue(tasks.FANOUT_SWEEP_PRESENCE)
 
 
 def live_socket_count(user_id: str) -> int:
     """The user's open sockets across every process and host (lapsed entries dropped first)."""
     pipe = redis.pipeline()
-    pipe.zremrangebyscore(presence_key(user_id), "-inf", time.time())
-    pipe.zcard(presence_key(user_id))
+    pipe.zremrangebyscore(keys.presence(user_id), "-inf", time.time())
+    pipe.zcard(keys.presence(user_id))
     return pipe.execute()[1]
 
 
 def _presence_change(conn: Connection, opened: bool) -> int:
-    key, ttl = presence_key(conn.user_id), current_app.config["REALTIME_PRESENCE_TTL"]
+    key, ttl = keys.presence(conn.user_id), current_app.config["REALTIME_PRESENCE_TTL"]
     pipe = redis.pipeline()  # one transaction: exactly one socket sees the 0 <-> 1 transition
     pipe.zremrangebyscore(key, "-inf", time.time())
     if opened:
@@ -79,8 +85,8 @@ def socket_closed(conn: Connection) -> None:
 def announce_presence(user_id: str, username: str, status: str, record: bool = True) -> None:
     """Publish the presence frame now; storing status and last_seen is the fanout.presence task's work."""
     last_seen = iso(datetime.now(timezone.utc)) if status == "offline" else None
-    redis.sadd(presence_users_key(), user_id)
+    redis.sadd(keys.presence_users(), user_id)
     publish("broadcast", {"type": "presence", "user_id": user_id, "username": username, "status": status,
                           "last_seen": last_seen})
     if record:
-        enqueue("fanout.presence", user_id)
+        tasks.enqueue(tasks.FANOUT_PRESENCE, user_id)

@@ -1,5 +1,7 @@
-"""Send live events to Redis from a thread of their own, so requests never wait for Redis."""
+"""The wire: how a live event is encoded, the plain frame every socket can share, and the
+publisher thread that carries events to Redis so requests never wait for it."""
 import atexit
+import json
 import logging
 import os
 import queue
@@ -7,10 +9,35 @@ import threading
 
 import redis as redis_lib
 
+from .. import keys
 from ..extensions import redis
 
 log = logging.getLogger(__name__)
 CLIENT_NAME = "pufferblow-publisher"  # how its connections show in Redis's CLIENT LIST
+
+
+def encode_event(kind: str, frame: dict, channel_id: str | None = None, audience: list[str] | None = None,
+                 **extra) -> str:
+    """One event as published: the client frame is serialised once, here, for every socket."""
+    return json.dumps({"kind": kind, "channel_id": channel_id, "audience": audience, "frame": json.dumps(frame),
+                       **extra})
+
+
+def decode_event(data: bytes | str) -> dict:
+    return json.loads(data)
+
+
+def plain_frame(text: str) -> bytes:
+    """A final, unmasked, uncompressed server text frame (RFC 6455 section 5.2)."""
+    payload = text.encode()
+    size = len(payload)
+    if size < 126:
+        header = bytes((0x81, size))
+    elif size < 1 << 16:
+        header = bytes((0x81, 126)) + size.to_bytes(2, "big")
+    else:
+        header = bytes((0x81, 127)) + size.to_bytes(8, "big")
+    return header + payload
 
 
 class Publisher:
@@ -19,30 +46,35 @@ class Publisher:
 
     The thread has a connection of its own on which Redis is told not to reply (CLIENT REPLY
     OFF): publishing is then only a socket write, with no replies to wait for and parse.
+    A forked child starts with an empty queue and no thread (os.register_at_fork).
     """
 
     BATCH = 256
 
     def __init__(self):
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)
+        atexit.register(self.flush)
+
+    def _reset(self) -> None:
+        # A lock held by another thread at fork time would stay held in the child: make a new one.
+        # The parent's connection is dropped, not closed: its socket still serves the parent.
         self.lock = threading.Lock()
         self.queue: queue.SimpleQueue = queue.SimpleQueue()
         self.thread: threading.Thread | None = None
         self.connection: redis_lib.Connection | None = None
-        self.pid = 0
 
     def put(self, channel: str, payload: str) -> None:
-        with self.lock:
-            if self.pid != os.getpid():  # first use, or a forked child: its own queue and thread
-                self.queue, self.pid, self.connection = queue.SimpleQueue(), os.getpid(), None
-                self.thread = threading.Thread(target=self._run, name="realtime-publisher", daemon=True)
-                self.thread.start()
-                atexit.register(self.flush)
+        if self.thread is None:
+            with self.lock:
+                if self.thread is None:
+                    self.thread = threading.Thread(target=self._run, name="realtime-publisher", daemon=True)
+                    self.thread.start()
         self.queue.put((channel, payload))
 
     def _run(self) -> None:
         while True:
-            batch = [self.queue.get()]
-            self._send(batch)
+            self._send([self.queue.get()])
 
     def _send(self, batch: list) -> bool:
         while len(batch) < self.BATCH:
@@ -76,3 +108,12 @@ class Publisher:
         """Send what is still queued (at process exit), unless Redis is gone."""
         while not self.queue.empty() and self._send([]):
             pass
+
+
+publisher = Publisher()  # one per process
+
+
+def publish(kind: str, frame: dict, channel_id: str | None = None, audience: list[str] | None = None,
+            **extra) -> None:
+    """Send an event to every web process; audience (user ids) None means everyone."""
+    publisher.put(keys.events_channel(), encode_event(kind, frame, channel_id, audience, **extra))
