@@ -1,0 +1,147 @@
+"""Reactions: one Unicode emoji (a single emoji grapheme) or a :short_name: per reaction.
+
+A user reacts at most once with each emoji (reacting twice changes nothing); a message holds at
+most MAX_DISTINCT different emojis. Objects carry `reactions: [{emoji, count, user_ids, me}]`.
+"""
+import re
+import unicodedata
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from ..accounts.auth import Caller
+from ..errors import APIError
+from ..extensions import db
+from ..models import Reaction
+from . import events
+from .messages import readable_message
+
+MAX_DISTINCT = 20
+MAX_CODEPOINTS = 32  # the longest standard sequences (families, subdivision flags) are under this
+SHORT_NAME_RE = re.compile(r":[a-z0-9_+-]{1,32}:")
+
+_ZWJ, _VS16, _KEYCAP, _BLACK_FLAG, _CANCEL_TAG = 0x200D, 0xFE0F, 0x20E3, 0x1F3F4, 0xE007F
+_KEYCAP_BASES = set(map(ord, "0123456789#*"))
+# Code points that may be (or start) an emoji; the category check below drops the rest.
+_PICTOGRAPHIC = ((0x00A9, 0x00A9), (0x00AE, 0x00AE), (0x203C, 0x203C), (0x2049, 0x2049), (0x2122, 0x2122),
+                 (0x2139, 0x2139), (0x2194, 0x2199), (0x21A9, 0x21AA), (0x231A, 0x231B), (0x2328, 0x2328),
+                 (0x23CF, 0x23CF), (0x23E9, 0x23F3), (0x23F8, 0x23FA), (0x24C2, 0x24C2), (0x25AA, 0x25AB),
+                 (0x25B6, 0x25B6), (0x25C0, 0x25C0), (0x25FB, 0x25FE), (0x2600, 0x27BF), (0x2934, 0x2935),
+                 (0x2B05, 0x2B07), (0x2B1B, 0x2B1C), (0x2B50, 0x2B50), (0x2B55, 0x2B55), (0x3030, 0x3030),
+                 (0x303D, 0x303D), (0x3297, 0x3297), (0x3299, 0x3299), (0x1F000, 0x1FAFF))
+
+
+def _regional(cp: int) -> bool:
+    return 0x1F1E6 <= cp <= 0x1F1FF
+
+
+def _skin_tone(cp: int) -> bool:
+    return 0x1F3FB <= cp <= 0x1F3FF
+
+
+def _tag(cp: int) -> bool:
+    return 0xE0020 <= cp <= 0xE007E
+
+
+def _pictographic(cp: int) -> bool:
+    if _regional(cp) or _skin_tone(cp) or not any(low <= cp <= high for low, high in _PICTOGRAPHIC):
+        return False
+    return unicodedata.category(chr(cp)) == "So"
+
+
+def _element(cps: list[int], i: int) -> int | None:
+    """The index after one emoji element starting at i (keycap, flag, tag flag, or a pictograph
+    with its optional presentation selector and skin tone), or None."""
+    n, cp = len(cps), cps[i]
+    if cp in _KEYCAP_BASES:
+        i += 1 + (i + 1 < n and cps[i + 1] == _VS16)
+        return i + 1 if i < n and cps[i] == _KEYCAP else None
+    if _regional(cp):
+        return i + 2 if i + 1 < n and _regional(cps[i + 1]) else None
+    if cp == _BLACK_FLAG and i + 1 < n and _tag(cps[i + 1]):
+        i += 1
+        while i < n and _tag(cps[i]):
+            i += 1
+        return i + 1 if i < n and cps[i] == _CANCEL_TAG else None
+    if not _pictographic(cp):
+        return None
+    i += 1
+    if i < n and cps[i] == _VS16:
+        i += 1
+    if i < n and _skin_tone(cps[i]):
+        i += 1
+    return i
+
+
+def is_emoji(value: str) -> bool:
+    """One emoji grapheme: elements joined by ZWJ (families, rainbow flag...), or a :short_name:."""
+    if SHORT_NAME_RE.fullmatch(value):
+        return True
+    cps = [ord(ch) for ch in value]
+    if not cps or len(cps) > MAX_CODEPOINTS:
+        return False
+    i = _element(cps, 0)
+    while i is not None and i < len(cps) and cps[i] == _ZWJ and i + 1 < len(cps):
+        i = _element(cps, i + 1)
+    return i == len(cps)
+
+
+def _checked(emoji: str) -> str:
+    if not isinstance(emoji, str) or not is_emoji(emoji):
+        raise APIError(400, "emoji must be one Unicode emoji or a :short_name:", "INVALID_EMOJI")
+    return emoji
+
+
+def _tally(message_id: str, user_id: str) -> dict[str, tuple[int, bool]]:
+    """emoji -> (count, whether user_id reacted with it), for one message in one query."""
+    mine = sa.func.max(sa.case((Reaction.user_id == user_id, 1), else_=0))
+    rows = db.session.execute(sa.select(Reaction.emoji, sa.func.count(), mine)
+                              .where(Reaction.message_id == message_id).group_by(Reaction.emoji))
+    return {emoji: (count, bool(me)) for emoji, count, me in rows}
+
+
+def add(caller: Caller, message_id: str, emoji: str) -> int:
+    """React; returns the emoji's count. Idempotent; the 21st distinct emoji is a 400."""
+    channel, message = readable_message(caller, message_id)
+    emoji = _checked(emoji)
+    tally = _tally(message.id, caller.id)
+    count, me = tally.get(emoji, (0, False))
+    if me:
+        return count
+    if emoji not in tally and len(tally) >= MAX_DISTINCT:
+        raise APIError(400, f"A message holds at most {MAX_DISTINCT} different reactions", "TOO_MANY_REACTIONS")
+    db.session.add(Reaction(message_id=message.id, emoji=emoji, user_id=caller.id))
+    try:
+        db.session.commit()
+    except IntegrityError:  # the same reaction from a concurrent request: already there
+        db.session.rollback()
+        return _tally(message.id, caller.id).get(emoji, (count, True))[0]
+    events.reaction_changed(channel, "reaction_added", message.id, emoji, caller.id, count + 1)
+    return count + 1
+
+
+def remove(caller: Caller, message_id: str, emoji: str) -> int:
+    """Take the caller's reaction back; returns the emoji's count. Idempotent."""
+    channel, message = readable_message(caller, message_id)
+    emoji = _checked(emoji)
+    deleted = db.session.execute(sa.delete(Reaction).where(
+        Reaction.message_id == message.id, Reaction.emoji == emoji, Reaction.user_id == caller.id)).rowcount
+    db.session.commit()
+    count = _tally(message.id, caller.id).get(emoji, (0, False))[0]
+    if deleted:
+        events.reaction_changed(channel, "reaction_removed", message.id, emoji, caller.id, count)
+    return count
+
+
+def reactions_of(message_ids: list[str], viewer: str | None) -> dict[str, list[dict]]:
+    """Each message's reactions in the order they were first given, in one query."""
+    if not message_ids:
+        return {}
+    rows = db.session.execute(sa.select(Reaction.message_id, Reaction.emoji, Reaction.user_id)
+                              .where(Reaction.message_id.in_(message_ids))
+                              .order_by(Reaction.created_at, Reaction.user_id))
+    grouped: dict[str, dict[str, list[str]]] = {}
+    for message_id, emoji, user_id in rows:
+        grouped.setdefault(message_id, {}).setdefault(emoji, []).append(user_id)
+    return {message_id: [{"emoji": emoji, "count": len(users), "user_ids": users, "me": viewer in users}
+                         for emoji, users in by_emoji.items()] for message_id, by_emoji in grouped.items()}
