@@ -20,12 +20,12 @@ depends_on = None
 
 
 def upgrade():
-    with op.batch_alter_table('messages', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('edited_at', sa.DateTime(), nullable=True))
-        batch_op.add_column(sa.Column('reply_to_id', sa.String(length=36), nullable=True))
-        batch_op.add_column(sa.Column('mentions', sa.JSON(), nullable=True))
-    with op.batch_alter_table('channels', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('is_dm', sa.Boolean(), server_default=sa.false(), nullable=False))
+    # Plain ADD COLUMN, never a batch copy: on SQLite a batch operation recreates the table, and
+    # dropping the old channels table would cascade-delete every message (foreign keys are on).
+    op.add_column('messages', sa.Column('edited_at', sa.DateTime(), nullable=True))
+    op.add_column('messages', sa.Column('reply_to_id', sa.String(length=36), nullable=True))
+    op.add_column('messages', sa.Column('mentions', sa.JSON(), nullable=True))
+    op.add_column('channels', sa.Column('is_dm', sa.Boolean(), server_default=sa.false(), nullable=False))
 
     op.create_table('message_reactions',
     sa.Column('message_id', sa.String(length=36), nullable=False),
@@ -90,9 +90,8 @@ def downgrade():
         batch_op.drop_index('ix_message_pins_channel_id_pinned_at')
     op.drop_table('message_pins')
     op.drop_table('message_reactions')
-    with op.batch_alter_table('channels', schema=None) as batch_op:
-        batch_op.drop_column('is_dm')
-    with op.batch_alter_table('messages', schema=None) as batch_op:
-        batch_op.drop_column('mentions')
-        batch_op.drop_column('reply_to_id')
-        batch_op.drop_column('edited_at')
+    # DROP COLUMN in place (SQLite 3.35+), for the same reason as in upgrade().
+    op.drop_column('channels', 'is_dm')
+    op.drop_column('messages', 'mentions')
+    op.drop_column('messages', 'reply_to_id')
+    op.drop_column('messages', 'edited_at')
