@@ -4,6 +4,7 @@ import threading
 import pytest
 
 from tests.api_helpers import add_member, assert_error, channel_entry, load, make_channel, send
+from tests.filedata import unique_png, upload
 
 UNKNOWN = "0190a0b0-0000-7000-8000-000000000000"
 
@@ -169,3 +170,14 @@ def test_concurrent_dm_requests_make_one_conversation(app, api, user, other_user
         thread.join()
     assert len({channel_id for _, channel_id in results}) == 1, results
     assert sorted(status for status, _ in results).count(201) == 1
+
+
+def test_dm_attachments_are_not_served_to_staff(api, owner, user, other_user):
+    channel_id = _dm(api, user["token"], other_user["id"]).get_json()["channel_data"]["channel_id"]
+    response = api.call("POST", f"/api/v1/channels/{channel_id}/send_message", token=user["token"],
+                        data={"message": "a picture", "attachments": [upload(unique_png(7), "p.png")]},
+                        content_type="multipart/form-data")
+    assert response.status_code == 201, response.get_json()
+    url = response.get_json()["attachments"][0]
+    assert api.call("GET", url, token=other_user["token"]).status_code == 200
+    assert api.call("GET", url, token=owner["token"]).status_code == 404
