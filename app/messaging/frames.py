@@ -44,13 +44,16 @@ def message_object(message: MessageRow, text: str, sender: Caller | None, privat
     }
 
 
-def reply_summary(reply_to_id: str | None, original: MessageRow | None, sender: Caller | None) -> dict | None:
-    """What a reply shows of its original: who wrote it and how it began, or that it is gone."""
+def reply_summary(reply_to_id: str | None, original: MessageRow | None, sender: Caller | None,
+                  text: str | None = None) -> dict | None:
+    """What a reply shows of its original (text: its plaintext when already at hand): who wrote
+    it and how it began, or that it is gone."""
     if reply_to_id is None:
         return None
     if original is None:
         return {"message_id": reply_to_id, "deleted": True}
-    text = crypto.decrypt(original.key_id, original.ciphertext, original.channel_id)
+    if text is None:
+        text = crypto.decrypt(original.key_id, original.ciphertext, original.channel_id)
     return {"message_id": original.id, "sender_user_id": original.sender_id,
             "username": sender.username if sender else "deleted-user", "excerpt": text[:EXCERPT_LENGTH]}
 
@@ -59,17 +62,24 @@ def serialize(messages: list[MessageRow], viewer: str | None = None) -> list[dic
     """Stored messages as clients read them: decrypted, with what they join loaded in batches.
     viewer: whose `me` the reactions show (live frames, read by many, carry none)."""
     ids = [m.id for m in messages]
-    originals = {m.id: m for m in message_rows({m.reply_to_id for m in messages if m.reply_to_id})}
-    senders = callers_by_id({m.sender_id for m in [*messages, *originals.values()] if m.sender_id})
+    texts = {m.id: crypto.decrypt(m.key_id, m.ciphertext, m.channel_id) for m in messages}
+    # Replies mostly answer recent messages: those on the page are not read or decrypted again.
+    originals = {m.id: m for m in messages}
+    originals.update((m.id, m) for m in message_rows({m.reply_to_id for m in messages
+                                                      if m.reply_to_id and m.reply_to_id not in originals}))
+    replied = {m.reply_to_id for m in messages if m.reply_to_id}
+    senders = callers_by_id({m.sender_id for m in originals.values() if m.sender_id and
+                             (m.id in texts or m.id in replied)})
     private = _private_channel_ids({m.channel_id for m in messages if m.attachments})
     reactions = reactions_of(ids, viewer)
     pinned = pinned_ids(ids)
     result = []
     for m in messages:
-        original = originals.get(m.reply_to_id)
-        reply = reply_summary(m.reply_to_id, original, senders.get(original.sender_id) if original else None)
-        result.append(message_object(m, crypto.decrypt(m.key_id, m.ciphertext, m.channel_id), senders.get(m.sender_id),
-                                     m.channel_id in private, reply, reactions.get(m.id), m.id in pinned))
+        original = originals.get(m.reply_to_id) if m.reply_to_id else None
+        reply = reply_summary(m.reply_to_id, original, senders.get(original.sender_id) if original else None,
+                              texts.get(original.id) if original else None)
+        result.append(message_object(m, texts[m.id], senders.get(m.sender_id), m.channel_id in private, reply,
+                                     reactions.get(m.id), m.id in pinned))
     return result
 
 

@@ -39,6 +39,8 @@ ChannelRow = _CHANNEL_FOR_USER.row
 
 _MESSAGE_COLUMNS = tuple(Message.__table__.c)
 MessageRow = namedtuple("MessageRow", [column.key for column in _MESSAGE_COLUMNS])
+# A message by id: every route that names one (edits, reactions, pins, read marks) reads it.
+_MESSAGE_BY_ID = Prepared(sa.select(*_MESSAGE_COLUMNS).where(Message.id == sa.bindparam("message_id")))
 
 
 def channel_row(channel_id: str, user_id: str | None = None) -> ChannelRow | None:
@@ -139,8 +141,8 @@ def message_rows(message_ids: set[str]) -> list[MessageRow]:
 
 
 def message_row(message_id: str) -> MessageRow | None:
-    rows = _message_rows(sa.select(*_MESSAGE_COLUMNS).where(Message.id == message_id))
-    return rows[0] if rows else None
+    row = _MESSAGE_BY_ID.first({"message_id": message_id})
+    return MessageRow(*row) if row is not None else None
 
 
 def channel_message(channel: ChannelRow, message_id: str) -> MessageRow:

@@ -10,8 +10,10 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from ..accounts.auth import Caller
+from ..database import Prepared
 from ..errors import APIError
 from ..extensions import db
+from ..ids import utcnow
 from ..models import Reaction
 from . import events
 from .messages import readable_message
@@ -106,32 +108,41 @@ def _checked(emoji: str) -> str:
     return emoji
 
 
-def _tally(message_id: str, user_id: str) -> dict[str, tuple[int, bool]]:
-    """emoji -> (count, whether user_id reacted with it), for one message in one query."""
-    mine = sa.func.max(sa.case((Reaction.user_id == user_id, 1), else_=0))
-    rows = db.session.execute(sa.select(Reaction.emoji, sa.func.count(), mine)
-                              .where(Reaction.message_id == message_id).group_by(Reaction.emoji))
-    return {emoji: (count, bool(me)) for emoji, count, me in rows}
+_r = Reaction.__table__
+_ON_MESSAGE = _r.c.message_id == sa.bindparam("message_id")
+_WITH_EMOJI = sa.and_(_ON_MESSAGE, _r.c.emoji == sa.bindparam("emoji"))
+# Adding a reaction reads, in one prepared statement: how many different emojis the message
+# has, how many gave this one, and whether the caller did.
+_TALLY = Prepared(sa.select(
+    sa.select(sa.func.count(sa.distinct(_r.c.emoji))).where(_ON_MESSAGE).scalar_subquery().label("emojis"),
+    sa.select(sa.func.count()).select_from(_r).where(_WITH_EMOJI).scalar_subquery().label("count"),
+    sa.exists().where(_WITH_EMOJI, _r.c.user_id == sa.bindparam("user_id")).label("mine")), "Tally")
+_INSERT_REACTION = Prepared(_r.insert())
+
+
+def _tally(message_id: str, emoji: str, user_id: str):
+    return _TALLY.first({"message_id": message_id, "emoji": emoji, "user_id": user_id})
 
 
 def add(caller: Caller, message_id: str, emoji: str) -> int:
     """React; returns the emoji's count. Idempotent; the 21st distinct emoji is a 400."""
     channel, message = readable_message(caller, message_id)
     emoji = _checked(emoji)
-    tally = _tally(message.id, caller.id)
-    count, me = tally.get(emoji, (0, False))
-    if me:
-        return count
-    if emoji not in tally and len(tally) >= MAX_DISTINCT:
+    tally = _tally(message.id, emoji, caller.id)
+    if tally.mine:
+        return tally.count
+    if not tally.count and tally.emojis >= MAX_DISTINCT:
         raise APIError(400, f"A message holds at most {MAX_DISTINCT} different reactions", "TOO_MANY_REACTIONS")
-    db.session.add(Reaction(message_id=message.id, emoji=emoji, user_id=caller.id))
     try:
+        # The insert is the transaction's one write: on SQLite it commits inside its own call.
+        _INSERT_REACTION.execute({"message_id": message.id, "emoji": emoji, "user_id": caller.id,
+                                  "created_at": utcnow()}, only_write=True)
         db.session.commit()
-    except IntegrityError:  # the same reaction from a concurrent request: already there
-        db.session.rollback()
-        return _tally(message.id, caller.id).get(emoji, (count, True))[0]
-    events.reaction_changed(channel, "reaction_added", message.id, emoji, caller.id, count + 1)
-    return count + 1
+    except (IntegrityError, db.engine.dialect.loaded_dbapi.IntegrityError):
+        db.session.rollback()  # the same reaction from a concurrent request: already there
+        return _tally(message.id, emoji, caller.id).count
+    events.reaction_changed(channel, "reaction_added", message.id, emoji, caller.id, tally.count + 1)
+    return tally.count + 1
 
 
 def remove(caller: Caller, message_id: str, emoji: str) -> int:
@@ -141,7 +152,7 @@ def remove(caller: Caller, message_id: str, emoji: str) -> int:
     deleted = db.session.execute(sa.delete(Reaction).where(
         Reaction.message_id == message.id, Reaction.emoji == emoji, Reaction.user_id == caller.id)).rowcount
     db.session.commit()
-    count = _tally(message.id, caller.id).get(emoji, (0, False))[0]
+    count = _tally(message.id, emoji, caller.id).count
     if deleted:
         events.reaction_changed(channel, "reaction_removed", message.id, emoji, caller.id, count)
     return count
