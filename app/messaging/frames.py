@@ -18,6 +18,7 @@ from .messages import MessageRow, message_rows
 from .reactions import reactions_of
 
 EXCERPT_LENGTH = 100
+_PINNED = sa.select(Pin.message_id).where(Pin.message_id.in_(sa.bindparam("ids", expanding=True)))
 
 
 def message_object(message: MessageRow, text: str, sender: Caller | None, private: bool,
@@ -86,7 +87,7 @@ def serialize(messages: list[MessageRow], viewer: str | None = None) -> list[dic
 def pinned_ids(message_ids: list[str]) -> set[str]:
     if not message_ids:
         return set()
-    return set(db.session.scalars(sa.select(Pin.message_id).where(Pin.message_id.in_(message_ids))))
+    return set(db.session.connection().execute(_PINNED, {"ids": list(message_ids)}).scalars())
 
 
 def seen_by(message: dict, viewer: str) -> dict:

@@ -41,6 +41,7 @@ _MESSAGE_COLUMNS = tuple(Message.__table__.c)
 MessageRow = namedtuple("MessageRow", [column.key for column in _MESSAGE_COLUMNS])
 # A message by id: every route that names one (edits, reactions, pins, read marks) reads it.
 _MESSAGE_BY_ID = Prepared(sa.select(*_MESSAGE_COLUMNS).where(Message.id == sa.bindparam("message_id")))
+_MESSAGES_BY_IDS = sa.select(*_MESSAGE_COLUMNS).where(Message.id.in_(sa.bindparam("ids", expanding=True)))
 
 
 def channel_row(channel_id: str, user_id: str | None = None) -> ChannelRow | None:
@@ -137,7 +138,10 @@ def _message_rows(query) -> list[MessageRow]:
 
 def message_rows(message_ids: set[str]) -> list[MessageRow]:
     """The stored messages among these ids (batched lookups: replies' originals, mentions)."""
-    return _message_rows(sa.select(*_MESSAGE_COLUMNS).where(Message.id.in_(message_ids))) if message_ids else []
+    if len(message_ids) < 2:  # none, or one through the prepared statement (a reply just off the page)
+        return [row for row in map(message_row, message_ids) if row is not None]
+    return [MessageRow(*row) for row in db.session.connection().execute(_MESSAGES_BY_IDS,
+                                                                        {"ids": list(message_ids)})]
 
 
 def message_row(message_id: str) -> MessageRow | None:

@@ -118,6 +118,10 @@ _TALLY = Prepared(sa.select(
     sa.select(sa.func.count()).select_from(_r).where(_WITH_EMOJI).scalar_subquery().label("count"),
     sa.exists().where(_WITH_EMOJI, _r.c.user_id == sa.bindparam("user_id")).label("mine")), "Tally")
 _INSERT_REACTION = Prepared(_r.insert())
+# Built once: an expanding parameter takes the page's ids without building an expression per id.
+_REACTIONS_OF = (sa.select(_r.c.message_id, _r.c.emoji, _r.c.user_id)
+                 .where(_r.c.message_id.in_(sa.bindparam("ids", expanding=True)))
+                 .order_by(_r.c.created_at, _r.c.user_id))
 
 
 def _tally(message_id: str, emoji: str, user_id: str):
@@ -162,9 +166,7 @@ def reactions_of(message_ids: list[str], viewer: str | None) -> dict[str, list[d
     """Each message's reactions in the order they were first given, in one query."""
     if not message_ids:
         return {}
-    rows = db.session.execute(sa.select(Reaction.message_id, Reaction.emoji, Reaction.user_id)
-                              .where(Reaction.message_id.in_(message_ids))
-                              .order_by(Reaction.created_at, Reaction.user_id))
+    rows = db.session.connection().execute(_REACTIONS_OF, {"ids": list(message_ids)})  # Core rows, no ORM step
     grouped: dict[str, dict[str, list[str]]] = {}
     for message_id, emoji, user_id in rows:
         grouped.setdefault(message_id, {}).setdefault(emoji, []).append(user_id)
