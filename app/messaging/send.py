@@ -90,18 +90,19 @@ def _store(caller: Caller, channel: ChannelRow, text: str, received: list[intake
 def _announce(message: MessageRow, text: str, sender: Caller, channel: ChannelRow, original: MessageRow | None,
               notify: list[str]) -> None:
     """After the commit: publish the message object built from the text at hand, or leave it to
-    the fanout.deliver task (REALTIME_FANOUT=celery), which reloads it (deliver_stored())."""
-    if current_app.config["REALTIME_FANOUT"] == "celery" and not notify:
+    the fanout.deliver task (REALTIME_FANOUT=celery), which reloads it (deliver_stored()).
+    Mentions are told here in both modes."""
+    by_task = current_app.config["REALTIME_FANOUT"] == "celery"
+    if by_task:
         enqueue(FANOUT_DELIVER, message.id)
-        return
+        if not notify:
+            return
     reply = None
     if original is not None:
         author = callers_by_id({original.sender_id}).get(original.sender_id) if original.sender_id else None
         reply = reply_summary(original.id, original, author)
     frame = message_object(message, text, sender, channel.is_private, reply)
-    if current_app.config["REALTIME_FANOUT"] == "celery":
-        enqueue(FANOUT_DELIVER, message.id)
-    else:
+    if not by_task:
         events.message_posted(channel, frame)
     events.mentioned(notify, frame)
 
