@@ -2,12 +2,14 @@
 from flask import Flask
 
 from .. import openapi
-# analytics and uploads route their views on the system and users blueprints, cdn_serve partly
-# on cdn: they are imported so those routes exist before the blueprints are registered.
-from . import (analytics, background_tasks, blocked_ips, cdn, cdn_serve, channels, general,  # noqa: F401
-               system, uploads, users, ws)
+# analytics, uploads and conversations route their views on the system, users and channels
+# blueprints, cdn_serve partly on cdn: they are imported so those routes exist before the
+# blueprints are registered.
+from . import (analytics, background_tasks, blocked_ips, cdn, cdn_serve, channels, conversations,  # noqa: F401
+               general, messages, system, uploads, users, ws)
 
 
 def register_blueprints(app: Flask) -> None:
-    for module in (openapi, general, users, channels, cdn, cdn_serve, system, blocked_ips, background_tasks, ws):
+    for module in (openapi, general, users, channels, messages, cdn, cdn_serve, system, blocked_ips,
+                   background_tasks, ws):
         app.register_blueprint(module.bp)
