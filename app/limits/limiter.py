@@ -13,7 +13,7 @@ import math
 import time
 
 from flask import Flask, current_app, g, request
-from flask_limiter import ApplicationLimit, Limiter, RateLimitExceeded
+from flask_limiter import ApplicationLimit, RateLimitExceeded
 from flask_limiter.constants import HeaderNames
 from limits import RateLimitItemPerSecond
 from limits.storage import storage_from_string
@@ -25,6 +25,7 @@ from ..accounts.auth import caller_for_token, request_token
 from ..errors import APIError, error_response
 from ..extensions import db
 from .addresses import client_ip
+from .fastlimiter import FastLimiter
 from .storage import SCHEME
 
 # The auth_limited wrapper -> the view it wraps; each app wraps the views with its own limiter.
@@ -144,7 +145,7 @@ def init_app(app: Flask) -> None:
         options.update(sync_seconds=config["RATELIMIT_SYNC_SECONDS"], recovery_seconds=config["RATELIMIT_RECOVERY_SECONDS"])
     with app.app_context():
         prefix = keys.ratelimit_prefix()
-    limiter = Limiter(
+    limiter = FastLimiter(
         key_func=ip_key, key_prefix=prefix, storage_uri=uri, storage_options=options, swallow_errors=True,
         application_limits=[RoleLimit(limit_provider=_caller_limit, key_function=_caller_key)],
         request_identifier=_request_identity, headers_enabled=True,
