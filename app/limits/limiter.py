@@ -15,7 +15,7 @@ import time
 from flask import Flask, current_app, g, request
 from flask_limiter import ApplicationLimit, RateLimitExceeded
 from flask_limiter.constants import HeaderNames
-from limits import RateLimitItemPerSecond
+from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter, RateLimiter
 from werkzeug.exceptions import HTTPException
@@ -81,6 +81,32 @@ def _caller_key() -> str:
     return _caller()[1]
 
 
+class _KeyCache:
+    """Mixed into a parsed limit: its storage key per client is built once, not four times a request
+    (the check, the hit and the two reads behind the headers each ask for it)."""
+
+    MAX_KEYS = 10_000
+
+    def key_for(self, *identifiers) -> str:
+        keys = self.__dict__.setdefault("_keys", {})
+        key = keys.get(identifiers)
+        if key is None:
+            if len(keys) >= self.MAX_KEYS:
+                keys.clear()
+            key = keys[identifiers] = super().key_for(*identifiers)
+        return key
+
+
+_key_cached_types: dict[type, type] = {}
+
+
+def _with_key_cache(item: RateLimitItem) -> RateLimitItem:
+    """The same limit (equal, same hash) as an instance whose key_for remembers its keys."""
+    cls = type(item)
+    cached = _key_cached_types.get(cls) or _key_cached_types.setdefault(cls, type(cls.__name__, (_KeyCache, cls), {}))
+    return cached(item.amount, item.multiples, item.namespace)
+
+
 class RoleLimit(ApplicationLimit):
     """The application-wide limit; each limit string is parsed once, not on every request."""
 
@@ -90,7 +116,10 @@ class RoleLimit(ApplicationLimit):
         text = _caller_limit()
         parsed = self._parsed.get(text)
         if parsed is None:
-            parsed = self._parsed[text] = tuple(super().__iter__())
+            parsed = tuple(super().__iter__())
+            for runtime_limit in parsed:
+                runtime_limit.limit = _with_key_cache(runtime_limit.limit)
+            self._parsed[text] = parsed
         return iter(parsed)
 
 
