@@ -4,8 +4,11 @@ import threading
 import time
 
 import pytest
+import sqlalchemy as sa
 
+from app.extensions import db, redis
 from app.limits import addresses, blocklist
+from app.models import BlockedIP
 
 BLOCK = "/api/v1/blocked-ips/block"
 
@@ -131,3 +134,18 @@ def test_a_hung_redis_delays_only_the_request_that_reloads(api, app, owner):
     assert statuses == [200]
     # Without an answer the table itself was reread: the block still holds.
     assert from_address(api, "192.0.2.77", "GET", "/healthz").status_code == 403
+
+
+def test_without_a_published_token_the_table_is_read_once(app):
+    """A Redis that holds no token yet gets one, so later refreshes compare tokens instead of rereading."""
+    guard = app.extensions["blocklist"]
+    with app.app_context():
+        redis.delete(guard.version_key)
+        first = guard.current()
+        assert redis.get(guard.version_key) == first.version is not None
+        db.session.execute(sa.insert(BlockedIP).values(network="192.0.2.99/32", reason="unpublished"))
+        db.session.commit()
+        guard.cache.expire(guard.version_key)
+        assert guard.current() is first  # the token did not change: the table was not reread
+        blocklist.blocklist_changed()
+        assert guard.current().blocks(addresses.parse_network("192.0.2.99").network_address)

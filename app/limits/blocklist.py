@@ -1,8 +1,8 @@
 """The blocked addresses, refused before every route (WebSocket handshakes included).
 
 Each process keeps the list in a ProcessCache. Every BLOCKED_IPS_REFRESH_SECONDS one request
-reads the list's version token from Redis and rereads the table only when the token changed (or
-when Redis does not answer). Meanwhile the other threads serve the previous list, so a slow
+reads the list's version token from Redis (writing a first one if there is none) and rereads the
+table only when the token changed (or when Redis does not answer). Meanwhile the other threads serve the previous list, so a slow
 Redis or database delays that one request, not all of them.
 """
 import ipaddress
@@ -62,6 +62,11 @@ class Guard:
         previous = self.cache.peek(key)
         try:
             version = self.client.get(key)
+            if version is None:
+                # No change published since Redis started: publish a first token, or every
+                # refresh would reread the table for want of one to compare.
+                self.client.set(key, uuid.uuid4().hex, nx=True)
+                version = self.client.get(key)
         except redis_lib.RedisError:  # no Redis: reread the table itself, at the same bounded pace
             version = None
         if previous is not None and version is not None and version == previous.version:
