@@ -3,7 +3,7 @@ import pytest
 
 from tests.api_helpers import add_member, make_channel, send
 from scripts.stack import Stack
-from tests.ws_support import STACK_ENV, connect, frames_within, http, next_frame, refusal
+from tests.ws_support import STACK_ENV, connect, frames_within, http, next_frame, refusal, socket_processes
 
 
 @pytest.fixture(scope="module")
@@ -22,14 +22,6 @@ def _ready(*sockets):
         ws.send('{"type": "ping"}')
         next_frame(ws, "pong")
 
-
-def _socket_processes(app, user_ids: list[str]) -> set[str]:
-    """The web processes holding the users' sockets, read from the shared presence entries."""
-    from app.extensions import redis
-    from app.realtime import presence
-    with app.app_context():
-        members = [m.decode() for uid in user_ids for m in redis.zrange(presence.presence_key(uid), 0, -1)]
-    return {member.rsplit(":", 1)[0] for member in members}
 
 
 def test_edit_reaction_and_pin_events(stack, api, owner, user, general):
@@ -123,7 +115,7 @@ def test_updates_and_reactions_reach_sockets_on_both_workers(stack, app, api, ow
     sockets = [connect(stack, f"/ws/channels/{general}" if n % 2 else "/ws", accounts[n % 6]["token"])
                for n in range(12)]
     _ready(*sockets)
-    assert len(_socket_processes(app, [a["id"] for a in accounts])) == 2  # both workers hold sockets
+    assert len(socket_processes(app, [a["id"] for a in accounts])) == 2  # both workers hold sockets
     message_id = send(api, owner["token"], general, "draft")
     edit = http(stack, "PUT", f"/api/v1/messages/{message_id}", owner["token"], json={"content": "edited"})
     assert edit.status_code == 200, edit.text

@@ -3,7 +3,7 @@ import pytest
 
 from tests.api_helpers import make_channel
 from scripts.stack import Stack
-from tests.ws_support import STACK_ENV, connect, http, next_frame
+from tests.ws_support import STACK_ENV, connect, http, next_frame, socket_processes
 
 
 @pytest.fixture(scope="module", params=["direct", "celery"])
@@ -12,14 +12,6 @@ def stack(request, app, services):
     with Stack(services["env"], web_workers=2, threads=32, celery_worker=True, extra_env=env) as running:
         yield running
 
-
-def _socket_processes(app, user_ids: list[str]) -> set[str]:
-    """The web processes holding the users' sockets, read from the shared presence entries."""
-    from app import keys
-    from app.extensions import redis
-    with app.app_context():
-        members = [m.decode() for uid in user_ids for m in redis.zrange(keys.presence(uid), 0, -1)]
-    return {member.rsplit(":", 1)[0] for member in members}
 
 
 def test_twenty_sockets_on_both_workers_receive_every_message(stack, app, api, owner):
@@ -30,7 +22,7 @@ def test_twenty_sockets_on_both_workers_receive_every_message(stack, app, api, o
     for ws in sockets:  # a pong proves the socket is registered and counted
         ws.send('{"type": "ping"}')
         next_frame(ws, "pong")
-    processes = _socket_processes(app, [a["id"] for a in accounts])
+    processes = socket_processes(app, [a["id"] for a in accounts])
     assert len(processes) == 2, processes  # both gunicorn workers hold some of the 20 sockets
     # Each send is a fresh connection, so either worker may take it.
     sent = []

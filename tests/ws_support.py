@@ -8,6 +8,9 @@ import time
 import requests
 import websocket
 
+from app import keys
+from app.extensions import redis
+
 STACK_ENV = {"REALTIME_FRAME_LIMIT": "40", "REALTIME_FRAME_WINDOW": "60"}
 
 
@@ -112,3 +115,10 @@ def close_code(ws, timeout: float = 5) -> int:
 def http(stack, method: str, path: str, token: str, **kwargs) -> requests.Response:
     """A request through the stack's gunicorn on a fresh connection (any worker may take it)."""
     return requests.request(method, stack.url + path, params={"auth_token": token}, timeout=10, **kwargs)
+
+
+def socket_processes(app, user_ids: list[str]) -> set[str]:
+    """The web processes holding the users' sockets, read from the shared presence entries."""
+    with app.app_context():
+        members = [m.decode() for uid in user_ids for m in redis.zrange(keys.presence(uid), 0, -1)]
+    return {member.rsplit(":", 1)[0] for member in members}
