@@ -3,8 +3,9 @@ from .admin import AuditEvent, BlockedIP, ChartBucket, OnlineSample, TaskRun
 from .channels import Channel, ChannelMember, ReadState
 from .files import FileRef, StoredFile
 from .messages import Message
+from .moderation import Ban, Invite, Report
 from .server import ServerSettings
 from .users import AuthToken, User
 
-__all__ = ["AuditEvent", "AuthToken", "BlockedIP", "Channel", "ChannelMember", "ChartBucket", "FileRef", "Message",
-           "OnlineSample", "ReadState", "ServerSettings", "StoredFile", "TaskRun", "User"]
+__all__ = ["AuditEvent", "AuthToken", "Ban", "BlockedIP", "Channel", "ChannelMember", "ChartBucket", "FileRef", "Invite", "Message",
+           "OnlineSample", "ReadState", "Report", "ServerSettings", "StoredFile", "TaskRun", "User"]

@@ -15,6 +15,9 @@ class Channel(db.Model):
     name: Mapped[str] = mapped_column(sa.String(64))
     name_key: Mapped[str] = mapped_column(sa.String(64), unique=True)
     is_private: Mapped[bool] = mapped_column(default=False)
+    description: Mapped[str] = mapped_column(sa.String(1024), default="", server_default="")
+    slow_mode: Mapped[int] = mapped_column(default=0, server_default="0")  # seconds between one user's messages
+    read_only: Mapped[bool] = mapped_column(default=False, server_default=sa.false())  # only staff post
     created_by: Mapped[str | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
@@ -23,6 +26,9 @@ class Channel(db.Model):
             "channel_id": self.id,
             "channel_name": self.name,
             "is_private": self.is_private,
+            "description": self.description,
+            "slow_mode": self.slow_mode,
+            "read_only": self.read_only,
             "created_by": self.created_by,
             "created_at": iso(self.created_at),
         }
