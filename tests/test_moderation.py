@@ -162,6 +162,7 @@ def test_temporary_ban_lifts_itself(app, api, admin, user):
         db.session.execute(sa.update(Ban).values(expires_at=utcnow() - timedelta(seconds=1)))
         db.session.commit()
         assert not is_banned(user["id"])
+    assert api.call("GET", "/api/v1/bans", token=admin["token"]).get_json()["bans"] == []
     assert _signin(api, "alice").status_code == 200
 
 

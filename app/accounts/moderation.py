@@ -95,7 +95,3 @@ def lift_timeout(target: User) -> bool:
     target.timeout_until = None
     return active
 
-
-def expired_bans() -> list[str]:
-    """Ids of the accounts whose temporary ban has ended."""
-    return list(db.session.scalars(sa.select(Ban.user_id).where(Ban.expires_at.is_not(None), Ban.expires_at <= utcnow())))

@@ -9,7 +9,7 @@ from ..accounts.auth import current_caller, staff_required
 from ..admin import audit
 from ..errors import APIError
 from ..extensions import db
-from ..ids import iso, new_uuid
+from ..ids import iso, new_uuid, utcnow
 from ..messaging import events
 from ..models import Ban, TaskRun, User
 from ..openapi import doc
@@ -32,10 +32,12 @@ def _target(user_id: str) -> User:
 
 
 @bp.get("", strict_slashes=False)
-@doc("Active bans (admin or owner)", auth="admin", tag=TAG, responses={200: "bans"})
+@doc("Active bans (admin or owner); a temporary ban past its end is not listed", auth="admin", tag=TAG,
+     responses={200: "bans"})
 @staff_required
 def list_bans():
-    rows = db.session.execute(sa.select(Ban, User.username).join(User, User.id == Ban.user_id)
+    active = sa.or_(Ban.expires_at.is_(None), Ban.expires_at > utcnow())
+    rows = db.session.execute(sa.select(Ban, User.username).join(User, User.id == Ban.user_id).where(active)
                               .order_by(Ban.created_at.desc())).all()
     return ok(bans=[ban.to_dict(username) for ban, username in rows])
 
