@@ -213,3 +213,17 @@ def test_moderation_actions_in_recent_activity(api, owner, admin, user):
     assert actions >= {"timeout", "ban", "unban", "invite_created", "registration_changed"}
     ban = next(a for a in moderation if a["metadata"]["action"] == "ban")
     assert ban["user"]["id"] == admin["id"] and ban["metadata"]["target_id"] == user["id"]
+
+
+def test_banned_caller_cannot_post_even_with_a_token_issued_in_a_race(app):
+    from app.accounts.auth import Caller
+    from app.accounts.moderation import ensure_can_post
+    from app.errors import APIError
+    caller = Caller("u1", "alice", "online", None, False, False, is_banned=True)
+    with app.app_context():
+        try:
+            ensure_can_post(caller)
+        except APIError as exc:
+            assert (exc.status, exc.code) == (403, "BANNED")
+        else:
+            raise AssertionError("a banned caller was allowed to post")
