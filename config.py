@@ -56,6 +56,7 @@ class Config:
     RATELIMIT_USER = os.environ.get("RATELIMIT_USER", "200/minute")  # per account
     RATELIMIT_OWNER = os.environ.get("RATELIMIT_OWNER", "500/minute")
     RATELIMIT_AUTH = os.environ.get("RATELIMIT_AUTH", "10/minute")  # sign-in + sign-up, per IP
+    RATELIMIT_REPORTS = os.environ.get("RATELIMIT_REPORTS", "5/minute")  # reports filed, per account
     RATELIMIT_RECOVERY_SECONDS = float(os.environ.get("RATELIMIT_RECOVERY_SECONDS", 2))
     # How far a process's view of the other processes' counts may lag (0: a Redis call per request).
     RATELIMIT_SYNC_SECONDS = float(os.environ.get("RATELIMIT_SYNC_SECONDS", 0.1))

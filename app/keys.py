@@ -75,3 +75,9 @@ def blocked_ips_version() -> str:
 def ratelimit_prefix() -> str:
     """Flask-Limiter's key prefix (it appends its own parts)."""
     return key("ratelimit")
+
+
+# Moderation
+def slow_mode(channel_id: str, user_id: str) -> str:
+    """Set when a user posts in a slow-mode channel; expires when the next message is allowed."""
+    return key("slow", channel_id, user_id)

@@ -21,6 +21,7 @@ STATS_UPDATE = "stats.update"
 ACTIVITY_UPDATE = "activity.update"
 CHARTS_UPDATE = "charts.update"
 RELEASES_CHECK = "releases.check"
+MODERATION_DELETE_MESSAGES = "moderation.delete_messages"
 
 
 def enqueue(name: str, *args, task_id: str | None = None) -> bool:

@@ -2,7 +2,7 @@
 
 Row type: `Caller` is how the request path holds an account: a frozen row of the columns that
 authorisation and message objects read (id, username, status, avatar_url, is_owner, is_admin,
-with the model's `roles` and `is_staff`). Every authenticated request gets one from its token;
+is_banned, timeout_until, with the model's `roles` and `is_staff`). Every authenticated request gets one from its token;
 `Caller.of(user)` makes one from a `User` where a route holds the ORM object, and
 `callers_by_id()` loads several at once. Only routes that change an account use `User`.
 """
@@ -86,6 +86,9 @@ class Caller:
     avatar_url: str | None
     is_owner: bool
     is_admin: bool
+    # Moderation state, read by the same token query: the send path checks it without a query.
+    is_banned: bool = False
+    timeout_until: datetime | None = None
 
     roles = User.roles
     is_staff = User.is_staff

@@ -18,6 +18,7 @@ def describe(settings: ServerSettings, with_limits: bool = True) -> dict:
     info = {
         "server_name": settings.server_name, "server_description": settings.server_description,
         "version": current_app.config["SERVER_VERSION"], "is_private": settings.is_private,
+        "registration": settings.registration,
         "creation_date": iso(settings.created_at), "avatar_url": absolute_url(settings.avatar_url),
         "banner_url": absolute_url(settings.banner_url), "welcome_message": settings.welcome_message,
     }

@@ -2,14 +2,14 @@
 from flask import Flask
 
 from .. import openapi
-# analytics, uploads and conversations route their views on the system, users and channels
+# analytics, uploads, conversations and bans route their views on the system, users and channels
 # blueprints, cdn_serve partly on cdn: they are imported so those routes exist before the
 # blueprints are registered.
-from . import (analytics, background_tasks, blocked_ips, cdn, cdn_serve, channels, conversations,  # noqa: F401
-               general, messages, system, uploads, users, ws)
+from . import (analytics, background_tasks, bans, blocked_ips, cdn, cdn_serve, channels,  # noqa: F401
+               conversations, general, invites, messages, reports, system, uploads, users, ws)
 
 
 def register_blueprints(app: Flask) -> None:
     for module in (openapi, general, users, channels, messages, cdn, cdn_serve, system, blocked_ips,
-                   background_tasks, ws):
+                   background_tasks, ws, invites, reports, bans):
         app.register_blueprint(module.bp)

@@ -7,9 +7,9 @@ from sqlalchemy.exc import IntegrityError
 
 from ..accounts.auth import Caller, current_caller, login_required, staff_required
 from ..admin import audit
-from ..errors import APIError
+from ..errors import APIError, ValidationError
 from ..extensions import db
-from ..messaging import edits, events, messages, send
+from ..messaging import channel_rules, edits, events, messages, send
 from ..messaging.frames import serialize
 from ..models import Channel, ChannelMember, User
 from ..openapi import doc
@@ -73,6 +73,42 @@ def delete_channel(channel_id: str):
     db.session.commit()
     events.channel_deleted(channel_id, audience)
     return ok(message=f"Channel ID: '{channel_id}' deleted successfully")
+
+
+@bp.put("/<channel_id>/update")
+@doc("Change a channel's name, description, privacy, slow_mode (0 to 21600 s) or read_only (admin or owner)",
+     {"channel_name": "str", "description": "str", "is_private": "bool", "slow_mode": "int", "read_only": "bool"},
+     auth="admin", responses={200: "channel_data", 400: "Invalid field", 404: "Unknown channel", 409: "Name taken"})
+@staff_required
+def update_channel(channel_id: str):
+    params = Params()
+    changes = {
+        "channel_name": params.text("channel_name", required=False, strip=True, min_len=1, max_len=64,
+                                    pattern=CHANNEL_NAME_RE, pattern_message="must not contain control characters"),
+        "description": params.text("description", required=False, max_len=1024),
+        "is_private": params.flag("is_private", default=None),
+        "slow_mode": params.integer("slow_mode", minimum=0, maximum=channel_rules.MAX_SLOW_MODE),
+        "read_only": params.flag("read_only", default=None),
+    }
+    name = changes["channel_name"]
+    if name and len(name.lower()) > 64:
+        params.errors.append({"path": "channel_name", "message": "must be at most 64 characters"})
+    params.done()
+    changes = {field: value for field, value in changes.items() if value is not None}
+    if not changes:
+        raise ValidationError([{"path": "body", "message": "send at least one setting to change"}])
+    channel = messages.visible_channel(current_caller(), channel_id)
+    fields = sorted(changes)
+    row = channel_rules.update_channel(channel, changes)
+    audit.record("moderation", "Channel settings changed", f"#{row.name}: {', '.join(fields)}",
+                 action="channel_updated", channel_id=channel.id, fields=fields)
+    try:
+        db.session.commit()
+    except IntegrityError:  # a concurrent request took the name
+        db.session.rollback()
+        raise APIError(409, "A channel with this name already exists", "CHANNEL_NAME_TAKEN")
+    channel_rules.channel_updated(channel.id)
+    return ok(message="Channel updated successfully", updated_fields=fields, channel_data=row.to_dict())
 
 
 def _member_target(channel_id: str, *names: str) -> tuple[messages.ChannelRow, User]:

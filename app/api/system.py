@@ -13,6 +13,7 @@ from ..admin.settings import settings_changed
 from ..errors import ValidationError
 from ..extensions import db
 from ..models import ServerSettings
+from ..models.moderation import REGISTRATION_POLICIES
 from ..openapi import doc
 from ..params import Params, raw_param
 from .responses import ok
@@ -24,7 +25,8 @@ TYPE_FIELDS = ("allowed_image_types", "allowed_video_types", "allowed_file_types
 SIZE_FIELDS = ("max_image_size", "max_gif_size", "max_video_size", "max_file_size")
 MAX_TYPES = 50
 TEXT_FIELDS = {"server_name": (1, 64), "server_description": (0, 1000), "welcome_message": (0, 2000)}
-SETTINGS_PARAMS = {**dict.fromkeys(TEXT_FIELDS, "str"), "is_private": "bool", "max_message_length": "int",
+SETTINGS_PARAMS = {**dict.fromkeys(TEXT_FIELDS, "str"), "is_private": "bool", "registration": "str",
+                   "max_message_length": "int",
                    **dict.fromkeys(SIZE_FIELDS, "int"), **dict.fromkeys(TYPE_FIELDS, "str")}
 
 
@@ -61,6 +63,7 @@ def update_server_info():
     changes = {name: params.text(name, required=False, min_len=low, max_len=high, strip=name == "server_name")
                for name, (low, high) in TEXT_FIELDS.items()}
     changes["is_private"] = params.flag("is_private", default=None)
+    changes["registration"] = params.text("registration", required=False, choices=set(REGISTRATION_POLICIES))
     changes["max_message_length"] = params.integer("max_message_length", minimum=1, maximum=20_000)
     body_limit = current_app.config["MAX_CONTENT_LENGTH"]
     for name in SIZE_FIELDS:
@@ -75,6 +78,9 @@ def update_server_info():
     for name, value in changes.items():
         setattr(settings, name, value)
     audit.record("settings_updated", "Server settings changed", ", ".join(sorted(changes)), fields=sorted(changes))
+    if "registration" in changes:
+        audit.record("moderation", "Registration policy changed", f"registration is now {changes['registration']}",
+                     action="registration_changed", registration=changes["registration"])
     db.session.commit()
     settings_changed()  # this process's cached copy; the others reread within SETTINGS_TTL
     return ok(message="Server settings updated successfully", updated_fields=sorted(changes),

@@ -3,7 +3,8 @@ import sqlalchemy as sa
 from flask import Blueprint
 from sqlalchemy.exc import IntegrityError
 
-from ..admin import audit
+from ..accounts import moderation
+from ..admin import audit, invites
 from ..limits import limiter
 from ..messaging import events
 from ..accounts.users import USERNAME_RE, USERNAME_RULE, create_user, password_problem, username_taken
@@ -21,12 +22,13 @@ from .responses import ok
 bp = Blueprint("users", __name__, url_prefix="/api/v1/users")
 
 
-def _credentials() -> tuple[str, str]:
+def _credentials(with_invite: bool = False) -> tuple[str, str] | tuple[str, str, str | None]:
     params = Params()
     username = params.text("username", max_len=64)
     password = params.text("password", max_len=1024)
+    invite_code = params.text("invite_code", required=False, max_len=64) if with_invite else None
     params.done()
-    return username, password
+    return (username, password, invite_code) if with_invite else (username, password)
 
 
 def _token_fields(user: User) -> dict:
@@ -35,11 +37,13 @@ def _token_fields(user: User) -> dict:
 
 
 @bp.post("/signup")
-@doc("Create an account; the first account of a fresh server becomes its owner",
-     {"username": "str*", "password": "str*"}, auth=None, responses={201: "Account created", 409: "Username taken"})
+@doc("Create an account; the first account of a fresh server becomes its owner. invite_code admits under "
+     "invite-only registration", {"username": "str*", "password": "str*", "invite_code": "str"}, auth=None,
+     responses={201: "Account created", 403: "INVITE_REQUIRED, REGISTRATION_CLOSED or INVALID_INVITE",
+                409: "Username taken"})
 @limiter.auth_limited
 def signup():
-    username, password = _credentials()
+    username, password, invite_code = _credentials(with_invite=True)
     errors = []
     if not USERNAME_RE.fullmatch(username):
         errors.append({"path": "username", "message": USERNAME_RULE})
@@ -47,7 +51,9 @@ def signup():
         errors.append({"path": "password", "message": problem})
     if errors:
         raise ValidationError(errors)
+    invite = invites.admit(invite_code)  # in this transaction: a failed sign-up gives the use back
     user = create_user(username, password)
+    invites.join_channels(invite, user.id)
     fields = _token_fields(user)
     audit.record("user_signup", "New user signed up", f"{user.username} created an account",
                  user=Caller.of(user))
@@ -57,7 +63,7 @@ def signup():
 
 @bp.route("/signin", methods=["GET", "POST"])
 @doc("Sign in and receive a new auth_token", {"username": "str*", "password": "str*"}, auth=None,
-     responses={200: "Signed in", 401: "Wrong username or password"})
+     responses={200: "Signed in", 401: "Wrong username or password", 403: "BANNED"})
 @limiter.auth_limited
 def signin():
     username, password = _credentials()
@@ -65,6 +71,7 @@ def signin():
     if not check_password(user, password):
         audit.record("signin_failed", "Failed sign-in", f"Wrong password for {username[:32]!r}", commit=True)
         raise APIError(401, "Invalid username or password", "INVALID_CREDENTIALS")
+    moderation.sign_in_refusal(user)  # 403 BANNED; lifts a temporary ban that has ended
     fields = _token_fields(user)
     audit.record("user_signin", "User signed in", f"{user.username} signed in", user=Caller.of(user))
     db.session.commit()

@@ -3,6 +3,7 @@
 - The application-wide limit, chosen by role: anonymous clients per address (RATELIMIT_ANONYMOUS),
   signed-in users and the owner per account (RATELIMIT_USER, RATELIMIT_OWNER). Unknown routes count.
 - `auth_limited` views (sign-in, sign-up) also share RATELIMIT_AUTH per address.
+- `report_limited` views (filing a report) also pay RATELIMIT_REPORTS per account.
 - `frame_allowed`: WebSocket client frames, REALTIME_FRAME_LIMIT per REALTIME_FRAME_WINDOW seconds.
 
 Every limited response carries X-RateLimit-Limit, -Remaining, -Reset (epoch seconds) and
@@ -28,8 +29,9 @@ from .addresses import client_ip
 from .fastlimiter import FastLimiter
 from .storage import SCHEME
 
-# The auth_limited wrapper -> the view it wraps; each app wraps the views with its own limiter.
+# The auth_limited (report_limited) wrapper -> the view it wraps; each app wraps them with its own limiter.
 _auth_views: dict = {}
+_report_views: dict = {}
 
 
 def _request_user():
@@ -141,6 +143,19 @@ def auth_limited(view):
     return limited
 
 
+def _report_limit() -> str:
+    return current_app.config["RATELIMIT_REPORTS"]
+
+
+def report_limited(view):
+    """Decorator: the view also pays RATELIMIT_REPORTS per signed-in account (per address without one)."""
+    @functools.wraps(view)
+    def limited(*args, **kwargs):
+        return current_app.extensions["report_limited"][limited](*args, **kwargs)
+    _report_views[limited] = view
+    return limited
+
+
 def _refused(exc: RateLimitExceeded):
     current = current_app.extensions["rate_limiter"].current_limit
     reset_at = current.reset_at if current is not None else time.time() + 60
@@ -190,9 +205,12 @@ def init_app(app: Flask) -> None:
     if limiter.enabled:
         auth = limiter.shared_limit(_auth_limit, scope="auth", key_func=ip_key)
         app.extensions["auth_limited"] = {outer: auth(view) for outer, view in _auth_views.items()}
+        reports = limiter.shared_limit(_report_limit, scope="reports", key_func=_caller_key)
+        app.extensions["report_limited"] = {outer: reports(view) for outer, view in _report_views.items()}
         strategy = limiter.limiter
     else:  # HTTP limits are off; WebSocket frames are still counted, on a storage of their own
         app.extensions["auth_limited"] = dict(_auth_views)
+        app.extensions["report_limited"] = dict(_report_views)
         strategy = FixedWindowRateLimiter(storage_from_string(uri, **options))
     app.extensions["frame_limit"] = FrameLimit(strategy, config["REALTIME_FRAME_LIMIT"],
                                                config["REALTIME_FRAME_WINDOW"], prefix)

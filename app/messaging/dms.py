@@ -6,6 +6,7 @@ requests for the same pair still make one conversation.
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from ..accounts import moderation
 from ..accounts.auth import Caller
 from ..errors import APIError
 from ..extensions import db
@@ -15,10 +16,17 @@ from ..models import Channel, ChannelMember, DirectPair, User
 DM_NAME = "Direct message"
 
 
-def may_message(caller: Caller, other: User) -> None:
-    """Raise APIError when the caller may not message this user. The moderation rules (a user
-    who blocked the caller, a banned account) belong here; today everyone may."""
-    return None
+def may_message(caller: Caller, other_id: str) -> None:
+    """Refuse a conversation with a banned account (403 USER_BANNED)."""
+    if moderation.is_banned(other_id):
+        raise APIError(403, "This user is banned and cannot be messaged", "USER_BANNED")
+
+
+def ensure_reachable(caller: Caller, channel_id: str) -> None:
+    """Before a message into a direct conversation: the other member must not be banned."""
+    pair = db.session.get(DirectPair, channel_id)
+    if pair is not None:
+        may_message(caller, pair.user_high if pair.user_low == caller.id else pair.user_low)
 
 
 def _pair_channel(low: str, high: str) -> Channel | None:
@@ -33,7 +41,7 @@ def open_dm(caller: Caller, user_id: str) -> tuple[Channel, User, bool]:
     other = db.session.get(User, user_id) if len(user_id) <= 64 else None
     if other is None:
         raise APIError(404, "User not found", "UNKNOWN_USER")
-    may_message(caller, other)
+    may_message(caller, other.id)
     low, high = sorted((caller.id, other.id))
     existing = _pair_channel(low, high)
     if existing is not None:

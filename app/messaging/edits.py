@@ -2,6 +2,7 @@
 import sqlalchemy as sa
 
 from .. import crypto
+from ..accounts import moderation
 from ..accounts.auth import Caller
 from ..admin import audit
 from ..admin.settings import current_settings
@@ -18,6 +19,7 @@ from .messages import delete_message as delete_row
 def edit_message(caller: Caller, message_id: str, text: str) -> dict:
     """Replace the text (encrypted and digested like any message, mentions resolved again);
     returns the message object, published as message_updated. Commits."""
+    moderation.ensure_can_post(caller)  # banned or timed out: no edits
     channel, message = readable_message(caller, message_id)
     if message.sender_id != caller.id:
         raise APIError(403, "Only the sender may edit this message", "MISSING_ACCESS")

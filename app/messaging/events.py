@@ -77,10 +77,12 @@ def membership_revoked(channel: ChannelRow, user_id: str) -> None:
             user_id=user_id)
 
 
-def tokens_revoked(user_id: str, digests: list[str]) -> None:
-    """After a token reset: every process closes the sockets opened with the revoked tokens (4001)."""
+def tokens_revoked(user_id: str, digests: list[str], close_code: int = 4001, reason: str = "auth_token revoked") -> None:
+    """After a token reset or a ban: every process closes the sockets opened with the revoked
+    tokens, with close_code (4001; a ban sends 4003 "Banned")."""
     if digests:
-        publish("tokens_revoked", {"type": "session_revoked"}, None, [user_id], user_id=user_id, digests=digests)
+        publish("tokens_revoked", {"type": "session_revoked"}, None, [user_id], user_id=user_id, digests=digests,
+                close_code=close_code, reason=reason)
 
 
 def channel_deleted(channel_id: str, audience: list[str] | None) -> None:

@@ -9,6 +9,7 @@ import unicodedata
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from ..accounts import moderation
 from ..accounts.auth import Caller
 from ..database import Prepared
 from ..errors import APIError
@@ -130,6 +131,7 @@ def _tally(message_id: str, emoji: str, user_id: str):
 
 def add(caller: Caller, message_id: str, emoji: str) -> int:
     """React; returns the emoji's count. Idempotent; the 21st distinct emoji is a 400."""
+    moderation.ensure_can_post(caller)  # banned or timed out: no reactions
     channel, message = readable_message(caller, message_id)
     emoji = _checked(emoji)
     tally = _tally(message.id, emoji, caller.id)

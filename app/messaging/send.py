@@ -19,6 +19,7 @@ from flask import current_app
 from werkzeug.datastructures import FileStorage
 
 from .. import crypto
+from ..accounts import moderation
 from ..accounts.auth import Caller, callers_by_id
 from ..admin.settings import current_settings
 from ..database import Prepared
@@ -28,7 +29,7 @@ from ..files import intake
 from ..ids import utcnow, uuid7
 from ..models import Message
 from ..tasks import FANOUT_DELIVER, enqueue
-from . import events, mentions
+from . import channel_rules, dms, events, mentions
 from .frames import message_object, reply_summary, serialize
 from .messages import ChannelRow, MessageRow, channel_row, message_row, readable_message, visible_channel
 
@@ -40,6 +41,7 @@ _INSERT_MESSAGE = Prepared(Message.__table__.insert())
 def send_message(caller: Caller, channel_id: str, text: str, uploads: list[FileStorage],
                  reply_to: str | None = None) -> MessageRow:
     """Store and announce a message; APIError when it may not be sent. Commits."""
+    moderation.ensure_can_post(caller)  # banned or timed out: from the Caller row, no query
     limit = current_settings().max_message_length
     if len(text) > limit:
         raise APIError(400, f"The message is longer than {limit} characters", "MESSAGE_TOO_LONG")
@@ -48,6 +50,9 @@ def send_message(caller: Caller, channel_id: str, text: str, uploads: list[FileS
     if len(uploads) > MAX_ATTACHMENTS:
         raise APIError(400, f"At most {MAX_ATTACHMENTS} attachments per message", "TOO_MANY_ATTACHMENTS")
     channel = visible_channel(caller, channel_id)
+    channel_rules.ensure_may_post(caller, channel)  # read-only and slow mode, from the ChannelRow
+    if channel.is_dm:
+        dms.ensure_reachable(caller, channel.id)
     original = reply_target(caller, channel, reply_to) if reply_to else None
     mentioned = mentions.resolve(text)
     received = intake.receive_all(uploads)  # every file is judged before anything is stored

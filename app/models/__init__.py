@@ -4,9 +4,10 @@ from .channels import Channel, ChannelMember, ReadState
 from .conversations import DirectPair, Mention, Pin, Reaction
 from .files import FileRef, StoredFile
 from .messages import Message
+from .moderation import Ban, Invite, Report
 from .server import ServerSettings
 from .users import AuthToken, User
 
-__all__ = ["AuditEvent", "AuthToken", "BlockedIP", "Channel", "ChannelMember", "ChartBucket", "DirectPair", "FileRef",
-           "Mention", "Message", "OnlineSample", "Pin", "Reaction", "ReadState", "ServerSettings", "StoredFile",
-           "TaskRun", "User"]
+__all__ = ["AuditEvent", "AuthToken", "Ban", "BlockedIP", "Channel", "ChannelMember", "ChartBucket", "DirectPair",
+           "FileRef", "Invite", "Mention", "Message", "OnlineSample", "Pin", "Reaction", "ReadState", "Report",
+           "ServerSettings", "StoredFile", "TaskRun", "User"]

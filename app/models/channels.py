@@ -17,6 +17,9 @@ class Channel(db.Model):
     is_private: Mapped[bool] = mapped_column(default=False)
     # A direct conversation of two users (also private): only its two members read it, staff included.
     is_dm: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    description: Mapped[str] = mapped_column(sa.String(1024), default="", server_default="")
+    slow_mode: Mapped[int] = mapped_column(default=0, server_default="0")  # seconds between one user's messages
+    read_only: Mapped[bool] = mapped_column(default=False, server_default=sa.false())  # only staff post
     created_by: Mapped[str | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
@@ -26,6 +29,9 @@ class Channel(db.Model):
             "channel_name": self.name,
             "is_private": self.is_private,
             "is_dm": self.is_dm,
+            "description": self.description,
+            "slow_mode": self.slow_mode,
+            "read_only": self.read_only,
             "created_by": self.created_by,
             "created_at": iso(self.created_at),
         }

@@ -19,6 +19,7 @@ class ServerSettings(db.Model):
     server_name: Mapped[str] = mapped_column(sa.String(64), default="PufferBlow")
     server_description: Mapped[str] = mapped_column(sa.String(1000), default="")
     is_private: Mapped[bool] = mapped_column(default=False)
+    registration: Mapped[str] = mapped_column(sa.String(16), default="open", server_default="open")  # open|invite_only|closed
     avatar_url: Mapped[str | None] = mapped_column(sa.String(512))
     banner_url: Mapped[str | None] = mapped_column(sa.String(512))
     welcome_message: Mapped[str] = mapped_column(sa.String(2000), default="Welcome!")

@@ -24,6 +24,9 @@ class User(db.Model):
     banner_url: Mapped[str | None] = mapped_column(sa.String(512))
     is_owner: Mapped[bool] = mapped_column(default=False)
     is_admin: Mapped[bool] = mapped_column(default=False)
+    # Moderation state read with every token check (the Caller): no extra query on a send.
+    is_banned: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    timeout_until: Mapped[datetime | None] = mapped_column()
     last_seen: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -20,9 +20,10 @@ from .wire import plain_frame
 
 log = logging.getLogger(__name__)
 
-# WebSocket close codes: the token is not (or no longer) valid; the channel is unknown or hidden;
-# the peer reads too slowly and its outbox overflowed.
+# WebSocket close codes: the token is not (or no longer) valid; the account is banned; the channel
+# is unknown or hidden; the peer reads too slowly and its outbox overflowed.
 CLOSE_UNAUTHORIZED = 4001
+CLOSE_BANNED = 4003
 CLOSE_UNKNOWN_CHANNEL = 4004
 CLOSE_TOO_SLOW = 4008
 TOO_SLOW_REASON = "Too slow: events backed up"

@@ -154,7 +154,7 @@ class Hub:
             revoked = set(event["digests"])
             for conn in self.connections():
                 if conn.user_id == event["user_id"] and conn.token_digest in revoked:
-                    conn.close(CLOSE_UNAUTHORIZED, "auth_token revoked")
+                    conn.close(event.get("close_code", CLOSE_UNAUTHORIZED), event.get("reason", "auth_token revoked"))
             return
         with self.lock:
             per_channel = list(self.channel_sockets.get(channel_id, ())) if channel_id else []
