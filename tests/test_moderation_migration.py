@@ -46,12 +46,23 @@ def test_upgrade_keeps_todays_data(app, services, scratch_url):
                     " allowed_image_types, allowed_video_types, allowed_file_types, created_at, updated_at) VALUES"
                     " (1, 'Old server', '', false, 'hi', 2000, 1, 1, 1, 1, '[]', '[]', '[]',"
                     " '2026-01-01 00:00:00', '2026-01-01 00:00:00')"))
+                # Rows that point at users and channels: a table rebuild would cascade-delete them.
+                conn.execute(sa.text("INSERT INTO auth_tokens (token_hash, user_id, created_at, expires_at) VALUES"
+                                     " ('t1', 'u1', '2026-01-01 00:00:00', '2099-01-01 00:00:00')"))
+                conn.execute(sa.text("INSERT INTO channel_members (channel_id, user_id, added_at) VALUES"
+                                     " ('c1', 'u1', '2026-01-01 00:00:00')"))
+                conn.execute(sa.text(
+                    "INSERT INTO messages (id, channel_id, sender_id, key_id, ciphertext, hashed_message, attachments,"
+                    " sent_at) VALUES ('m1', 'c1', 'u1', 'k', 'x', 'h', '[]', '2026-01-01 00:00:00')"))
             upgrade(revision="0005")
             with db.engine.connect() as conn:
                 user = conn.execute(sa.text("SELECT username, is_banned, timeout_until FROM users")).one()
                 channel = conn.execute(sa.text("SELECT name, description, slow_mode, read_only FROM channels")).one()
                 policy = conn.execute(sa.text("SELECT registration FROM server_settings")).scalar()
                 tables = set(sa.inspect(conn).get_table_names())
+                kept = [conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar()
+                        for table in ("auth_tokens", "channel_members", "messages")]
+            assert kept == [1, 1, 1]
             assert (user[0], bool(user[1]), user[2]) == ("Old", False, None)
             assert (channel[0], channel[1], channel[2], bool(channel[3])) == ("general", "", 0, False)
             assert policy == "open"
@@ -60,4 +71,5 @@ def test_upgrade_keeps_todays_data(app, services, scratch_url):
             with db.engine.connect() as conn:
                 assert "invites" not in set(sa.inspect(conn).get_table_names())
                 assert conn.execute(sa.text("SELECT username FROM users")).scalar() == "Old"
+                assert conn.execute(sa.text("SELECT count(*) FROM messages")).scalar() == 1
             db.engine.dispose()

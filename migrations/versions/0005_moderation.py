@@ -18,15 +18,15 @@ depends_on = None
 
 def upgrade():
     # Existing rows get the defaults: open registration, nobody banned, channels without rules.
-    with op.batch_alter_table('server_settings', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('registration', sa.String(length=16), server_default='open', nullable=False))
-    with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('is_banned', sa.Boolean(), server_default=sa.false(), nullable=False))
-        batch_op.add_column(sa.Column('timeout_until', sa.DateTime(), nullable=True))
-    with op.batch_alter_table('channels', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('description', sa.String(length=1024), server_default='', nullable=False))
-        batch_op.add_column(sa.Column('slow_mode', sa.Integer(), server_default='0', nullable=False))
-        batch_op.add_column(sa.Column('read_only', sa.Boolean(), server_default=sa.false(), nullable=False))
+    # Plain ADD COLUMN, never a batch copy: on SQLite a batch operation recreates the table, and
+    # dropping the old users or channels table would cascade-delete their tokens, members and
+    # messages (foreign keys are on).
+    op.add_column('server_settings', sa.Column('registration', sa.String(length=16), server_default='open', nullable=False))
+    op.add_column('users', sa.Column('is_banned', sa.Boolean(), server_default=sa.false(), nullable=False))
+    op.add_column('users', sa.Column('timeout_until', sa.DateTime(), nullable=True))
+    op.add_column('channels', sa.Column('description', sa.String(length=1024), server_default='', nullable=False))
+    op.add_column('channels', sa.Column('slow_mode', sa.Integer(), server_default='0', nullable=False))
+    op.add_column('channels', sa.Column('read_only', sa.Boolean(), server_default=sa.false(), nullable=False))
 
     op.create_table('invites',
     sa.Column('code', sa.String(length=32), nullable=False),
@@ -78,12 +78,10 @@ def downgrade():
     op.drop_table('reports')
     op.drop_table('bans')
     op.drop_table('invites')
-    with op.batch_alter_table('channels', schema=None) as batch_op:
-        batch_op.drop_column('read_only')
-        batch_op.drop_column('slow_mode')
-        batch_op.drop_column('description')
-    with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.drop_column('timeout_until')
-        batch_op.drop_column('is_banned')
-    with op.batch_alter_table('server_settings', schema=None) as batch_op:
-        batch_op.drop_column('registration')
+    # DROP COLUMN in place (SQLite 3.35+), for the same reason as in upgrade().
+    op.drop_column('channels', 'read_only')
+    op.drop_column('channels', 'slow_mode')
+    op.drop_column('channels', 'description')
+    op.drop_column('users', 'timeout_until')
+    op.drop_column('users', 'is_banned')
+    op.drop_column('server_settings', 'registration')
