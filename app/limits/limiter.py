@@ -19,6 +19,7 @@ from werkzeug.exceptions import HTTPException
 
 from .storage import SharedRedisStorage
 from .counter import SharedCounter
+from .. import metrics
 from ..accounts.auth import caller_for_token, request_token
 from ..errors import APIError, error_response
 from ..extensions import db
@@ -58,6 +59,7 @@ def ip_key() -> str:
 
 def _too_many(limit: int, reset_at: float):
     retry_after = max(1, int(reset_at - time.time()))
+    metrics.RATE_LIMITED.inc()
     return APIError(429, f"Too many requests: the limit is {limit} per window. Retry in {retry_after} s.",
                     "RATE_LIMITED", extra={"retry_after": retry_after}, headers={"Retry-After": str(retry_after)})
 

@@ -16,7 +16,7 @@ import redis as redis_lib
 from flask import Flask, current_app
 from wsproto.events import TextMessage
 
-from .. import keys
+from .. import keys, metrics
 from ..errors import APIError
 from ..extensions import redis
 from .wire import Publisher
@@ -123,6 +123,7 @@ class Hub:
             group = self.channel_sockets.setdefault(conn.channel_id, set()) if conn.channel_id else self.all_sockets
             group.add(conn)
             self.user_sockets.setdefault(conn.user_id, set()).add(conn)
+            metrics.OPEN_SOCKETS.set(sum(map(len, self.user_sockets.values())))
 
     def unregister(self, conn: Connection) -> None:
         with self.lock:
@@ -134,6 +135,7 @@ class Hub:
             mine.discard(conn)
             if not mine:
                 self.user_sockets.pop(conn.user_id, None)
+            metrics.OPEN_SOCKETS.set(sum(map(len, self.user_sockets.values())))
 
     def start(self, app: Flask) -> None:
         """Start the subscriber once per process and wait until it listens, so no event is missed."""
@@ -222,13 +224,17 @@ class Hub:
         targets = per_channel + everywhere if kind == "channel" else everywhere
         text = event["frame"]
         frame = plain_frame(text)
+        delivered = 0
         for conn in targets:
             if audience is not None and conn.user_id not in audience:
                 continue
             if conn.user_id == event.get("exclude_user"):
                 continue
-            if not conn.send(text, frame):
+            if conn.send(text, frame):
+                delivered += 1
+            else:
                 self.unregister(conn)
+        metrics.EVENTS_DELIVERED.inc(delivered)
 
 
 def plain_frame(text: str) -> bytes:
@@ -254,6 +260,7 @@ def publish(kind: str, frame: dict, channel_id: str | None = None, audience=None
     """Send an event to every web process; audience (user ids) None means everyone."""
     event = {"kind": kind, "channel_id": channel_id, "audience": audience, "frame": json.dumps(frame), **extra}
     publisher.put(namespace() + ":events", json.dumps(event))
+    metrics.EVENTS_PUBLISHED.labels(kind).inc()
 
 
 def enqueue(task_name: str, *args) -> None:
