@@ -1,5 +1,6 @@
 """POST /system/logs and /system/logs/clear over the server's own log file."""
 import json
+import logging
 import os
 import stat
 
@@ -57,10 +58,15 @@ def test_validation(api, app, owner):
 
 def test_requests_are_logged_and_clear_empties_the_file(api, app, owner):
     logs.setup_logging(app)  # another test may have bound the handlers to a second app's data dir
+    request_log = logging.getLogger(logs.REQUEST_LOGGER)
+    saved, request_log.level = request_log.level, logging.NOTSET  # as LOG_REQUESTS=1 sets it
     path = log_path(app)
     if os.path.exists(path):
         os.unlink(path)  # the handler reopens a file that went away, as after a rotation elsewhere
-    api.call("GET", "/api/v1/info")
+    try:
+        api.call("GET", "/api/v1/info")
+    finally:
+        request_log.setLevel(saved)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     found = api.call("POST", LOGS, token=owner["token"], json={"search": "/api/v1/info"}).get_json()["logs"]
     assert found and found[-1]["logger"] == "pufferblow.request" and found[-1]["message"] == "GET /api/v1/info 200"

@@ -70,7 +70,7 @@ def test_metrics_refused_to_other_addresses_and_wrong_tokens(api, app, tmp_path)
 
 def test_no_secret_reaches_any_log(api, owner, services, tmp_path):
     env = {**services["env"], "PUFFERBLOW_DATA_DIR": str(tmp_path), "GUNICORN_ACCESSLOG": str(tmp_path / "access.log")}
-    with Stack(env, web_workers=1, threads=4, extra_env={"GUNICORN_LOGLEVEL": "info"}) as stack:
+    with Stack(env, web_workers=1, threads=4, extra_env={"GUNICORN_LOGLEVEL": "info", "LOG_REQUESTS": "1"}) as stack:
         signin = requests.post(stack.url + "/api/v1/users/signin",
                                params={"username": "owner", "password": PASSWORD}, timeout=10)
         assert signin.status_code == 200, signin.text
