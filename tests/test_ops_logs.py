@@ -6,7 +6,7 @@ import stat
 
 from app import logs
 from app.logs import log_path
-from tests.api_helpers import assert_error, error_paths
+from tests.api_helpers import Api, another_app, assert_error, error_paths
 
 LOGS = "/api/v1/system/logs"
 
@@ -56,24 +56,26 @@ def test_validation(api, app, owner):
         assert error_paths(api.call("POST", LOGS, token=owner["token"], json=body)) == [path], body
 
 
-def test_requests_are_logged_and_clear_empties_the_file(api, app, owner):
-    logs.setup_logging(app)  # another test may have bound the handlers to a second app's data dir
+def test_requests_are_logged_and_clear_empties_the_file(api, app, owner, tmp_path):
     request_log = logging.getLogger(logs.REQUEST_LOGGER)
-    saved, request_log.level = request_log.level, logging.NOTSET  # as LOG_REQUESTS=1 sets it
-    path = log_path(app)
-    if os.path.exists(path):
-        os.unlink(path)  # the handler reopens a file that went away, as after a rotation elsewhere
+    saved = request_log.level
     try:
-        api.call("GET", "/api/v1/info")
+        # An app with a data dir of its own: the log file is created by the server, not the test.
+        with another_app(app, str(tmp_path), LOG_REQUESTS=True) as fresh:
+            client = Api(fresh.test_client())
+            client.call("GET", "/api/v1/info")
+            path = log_path(fresh)
+            assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+            found = client.call("POST", LOGS, token=owner["token"], json={"search": "/api/v1/info"}).get_json()["logs"]
+            assert found and found[-1]["logger"] == "pufferblow.request"
+            assert found[-1]["message"] == "GET /api/v1/info 200"
+            with open(path) as handle:
+                lines = [json.loads(line) for line in handle if "/api/v1/info" in line]
+            assert {"request_id", "route", "status", "duration_ms", "user_id"} <= set(lines[-1])
+            cleared = client.call("POST", LOGS + "/clear", token=owner["token"])
+            assert cleared.status_code == 200 and cleared.get_json()["cleared_bytes"] > 0
+            after = client.call("POST", LOGS, token=owner["token"], json={"search": "/api/v1/info"}).get_json()
+            assert after["logs"] == []
     finally:
         request_log.setLevel(saved)
-    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    found = api.call("POST", LOGS, token=owner["token"], json={"search": "/api/v1/info"}).get_json()["logs"]
-    assert found and found[-1]["logger"] == "pufferblow.request" and found[-1]["message"] == "GET /api/v1/info 200"
-    with open(path) as handle:
-        lines = [json.loads(line) for line in handle if "/api/v1/info" in line]
-    assert {"request_id", "route", "status", "duration_ms", "user_id"} <= set(lines[-1])
-    cleared = api.call("POST", LOGS + "/clear", token=owner["token"])
-    assert cleared.status_code == 200 and cleared.get_json()["cleared_bytes"] > 0
-    after = api.call("POST", LOGS, token=owner["token"], json={"search": "/api/v1/info"}).get_json()
-    assert after["logs"] == []
+        logs.setup_logging(app)  # the suite's app writes to its own data dir again
