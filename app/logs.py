@@ -106,7 +106,7 @@ def setup_logging(app: Flask) -> None:
     """Put the structured handlers on the root logger, once per process and path."""
     root = logging.getLogger()
     path = log_path(app)
-    if any(getattr(handler, "name", None) == HANDLER_NAME and getattr(handler, "baseFilename", path) == path
+    if any(isinstance(handler, SharedRotatingFileHandler) and handler.baseFilename == os.path.abspath(path)
            for handler in root.handlers):
         return
     root.handlers = [handler for handler in root.handlers if getattr(handler, "name", None) != HANDLER_NAME]
