@@ -67,6 +67,19 @@ class Config:
     # The one request that rereads the version token waits at most this long for Redis.
     BLOCKED_IPS_REDIS_TIMEOUT = float(os.environ.get("BLOCKED_IPS_REDIS_TIMEOUT", 0.25))
 
+    # The structured log: JSON lines to stderr and to a 0600 file rotated by size (empty LOG_FILE:
+    # DATA_DIR/logs/server.log). LOG_REQUESTS adds a line per answered request (5xx ones always
+    # get one); off by default: the line costs ~50 us, far more than the rest of the hook.
+    LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
+    LOG_FILE = os.environ.get("LOG_FILE", "")
+    LOG_MAX_BYTES = int(os.environ.get("LOG_MAX_BYTES", 10 * 1024 * 1024))
+    LOG_BACKUP_COUNT = int(os.environ.get("LOG_BACKUP_COUNT", 5))
+    LOG_STDERR = _env_bool("LOG_STDERR", True)
+    LOG_REQUESTS = _env_bool("LOG_REQUESTS", False)
+    # GET /metrics answers loopback, these addresses or ranges, and a bearer METRICS_TOKEN.
+    METRICS_ALLOWED = _env_list("METRICS_ALLOWED")
+    METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+
     # Background tasks and analytics.
     TASK_LOCK_SECONDS = 15 * 60  # a single-flight lock outlives no run longer than this
     RELEASES_URL = os.environ.get("RELEASES_URL",

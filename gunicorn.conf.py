@@ -1,7 +1,14 @@
 """gunicorn -c gunicorn.conf.py wsgi:app — threaded workers; every WebSocket holds one thread."""
 import os
 import signal
+import sys
 import threading
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from scripts.observability import MaskingLogger, child_exit, metrics_dir  # noqa: E402,F401  (child_exit: a hook)
+
+# Before any worker imports the app: prometheus-client picks multiprocess mode at import.
+metrics_dir()
 
 bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '7575')}")
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
@@ -20,6 +27,7 @@ keepalive = 5
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", 60))
 graceful_timeout = 20
 accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
+logger_class = MaskingLogger  # passwords and tokens masked in access-log lines
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
 

@@ -4,7 +4,7 @@ import os
 from flask import Flask
 from flask_cors import CORS
 
-from . import database, keys, models  # noqa: F401  (models: registers every table)
+from . import database, keys, logs, models  # noqa: F401  (models: registers every table)
 from .api import register_blueprints
 from .limits import addresses, blocklist, limiter
 from .cli import register_cli
@@ -19,6 +19,7 @@ def create_app(config_object: str | type = "config.Config", **overrides) -> Flas
     app.config.from_object(config_object)
     app.config.update(overrides)
     _derive_paths(app)
+    logs.init_app(app)  # first: its request hooks time and count every other hook too
 
     db.init_app(app)
     with app.app_context():
@@ -57,3 +58,11 @@ def _derive_paths(app: Flask) -> None:
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         # SQLite serialises writers; a generous busy timeout queues them instead of failing.
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"timeout": 30}}
+        _create_private(uri.split("///", 1)[-1].split("?", 1)[0])
+
+
+def _create_private(path: str) -> None:
+    """Create the SQLite file 0600 before SQLite does (its journal files take the same mode)."""
+    if path and path != ":memory:" and not os.path.exists(path):
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))

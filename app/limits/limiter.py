@@ -21,7 +21,7 @@ from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter, RateLimiter
 from werkzeug.exceptions import HTTPException
 
-from .. import keys
+from .. import keys, metrics
 from ..accounts.auth import caller_for_token, request_token
 from ..errors import APIError, error_response
 from ..extensions import db
@@ -160,6 +160,7 @@ def _refused(exc: RateLimitExceeded):
     current = current_app.extensions["rate_limiter"].current_limit
     reset_at = current.reset_at if current is not None else time.time() + 60
     retry_after = max(1, int(reset_at - time.time()))
+    metrics.RATE_LIMITED.inc()
     return error_response(
         429, f"Too many requests: the limit is {exc.limit.limit.amount} per window. Retry in {retry_after} s.",
         "RATE_LIMITED", extra={"retry_after": retry_after}, headers={"Retry-After": str(retry_after)})

@@ -17,7 +17,7 @@ from typing import Callable
 import redis as redis_lib
 from flask import Flask, current_app
 
-from .. import keys
+from .. import keys, metrics
 from ..errors import APIError
 from ..ids import utcnow
 from .connection import CLOSE_UNAUTHORIZED, CLOSE_UNKNOWN_CHANNEL, Connection
@@ -59,6 +59,7 @@ class Hub:
             group = self.channel_sockets.setdefault(conn.channel_id, set()) if conn.channel_id else self.all_sockets
             group.add(conn)
             self.user_sockets.setdefault(conn.user_id, set()).add(conn)
+            metrics.OPEN_SOCKETS.set(sum(map(len, self.user_sockets.values())))
 
     def unregister(self, conn: Connection) -> None:
         with self.lock:
@@ -70,6 +71,7 @@ class Hub:
             mine.discard(conn)
             if not mine:
                 self.user_sockets.pop(conn.user_id, None)
+            metrics.OPEN_SOCKETS.set(sum(map(len, self.user_sockets.values())))
 
     def start(self, app: Flask) -> None:
         """Start the subscriber and the tick once per process; wait until it listens, so no event is missed."""
@@ -169,12 +171,15 @@ class Hub:
         exclude = event.get("exclude_user")
         text = event["frame"]
         frame = plain_frame(text)  # the same bytes for every plain socket
+        delivered = 0
         for conn in targets:
             if audience is not None and conn.user_id not in audience:
                 continue
             if conn.user_id == exclude:
                 continue
-            conn.send(text, frame)  # a closed socket declines; its handler's teardown unregisters it
+            # A closed socket declines; its handler's teardown unregisters it.
+            delivered += conn.send(text, frame)
+        metrics.EVENTS_DELIVERED.inc(delivered)
 
 
 hub = Hub()

@@ -9,7 +9,7 @@ import threading
 
 import redis as redis_lib
 
-from .. import keys
+from .. import keys, metrics
 from ..extensions import redis
 
 log = logging.getLogger(__name__)
@@ -117,3 +117,4 @@ def publish(kind: str, frame: dict, channel_id: str | None = None, audience: lis
             **extra) -> None:
     """Send an event to every web process; audience (user ids) None means everyone."""
     publisher.put(keys.events_channel(), encode_event(kind, frame, channel_id, audience, **extra))
+    metrics.EVENTS_PUBLISHED.labels(kind).inc()
