@@ -70,6 +70,8 @@ class Config:
     TASK_LOCK_SECONDS = 15 * 60  # a single-flight lock outlives no run longer than this
     RELEASES_URL = os.environ.get("RELEASES_URL",
                                   "https://api.github.com/repos/PufferBlow/pufferblow/releases/latest")
+    # The web client's dashboard reads server-usage without a token; false: admins and the owner only.
+    PUBLIC_SERVER_USAGE = _env_bool("PUBLIC_SERVER_USAGE", True)
     ACTIVITY_METRICS_MAX_AGE = 120  # seconds a stored activity snapshot is served
     ONLINE_SAMPLE_RETENTION_DAYS = 400
 

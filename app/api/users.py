@@ -23,8 +23,8 @@ bp = Blueprint("users", __name__, url_prefix="/api/v1/users")
 
 def _credentials() -> tuple[str, str]:
     params = Params()
-    username = params.text("username", max_len=64)
-    password = params.text("password", max_len=1024)
+    username = params.text("username", min_len=1, max_len=64)  # empty: a validation error, not a wrong password
+    password = params.text("password", min_len=1, max_len=1024)
     params.done()
     return username, password
 
@@ -71,7 +71,7 @@ def signin():
     return ok(200, message="Signin successfully", **fields)
 
 
-@bp.post("/profile")
+@bp.route("/profile", methods=["GET", "POST"])
 @doc("Your own profile, or another user's public profile with user_id", {"user_id": "str"},
      responses={200: "user_data", 404: "Unknown user"})
 @login_required
