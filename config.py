@@ -35,6 +35,8 @@ class Config:
     MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", 60 * 1024 * 1024))
     MAX_JSON_BYTES = int(os.environ.get("MAX_JSON_BYTES", 1024 * 1024))
     CORS_ORIGINS = _env_list("CORS_ORIGINS", "*")
+    # A built single-page web client served at / (empty: none). The API keeps its own paths.
+    WEB_CLIENT_DIR = os.path.abspath(os.environ["WEB_CLIENT_DIR"]) if os.environ.get("WEB_CLIENT_DIR") else ""
     TRUSTED_PROXIES = _env_list("TRUSTED_PROXIES")
 
     BCRYPT_ROUNDS = int(os.environ.get("BCRYPT_ROUNDS", 12))
