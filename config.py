@@ -108,6 +108,10 @@ class Config:
     # entries lapse after the TTL and the presence sweep (queued once a minute by a web process
     # holding sockets) marks their users offline.
     REALTIME_PRESENCE_TTL = int(os.environ.get("REALTIME_PRESENCE_TTL", 90))
+    # An authenticated request counts as online for API_PRESENCE_SECONDS; each process refreshes a
+    # user's marker at most every API_PRESENCE_REFRESH seconds (no Redis call on other requests).
+    API_PRESENCE_SECONDS = int(os.environ.get("API_PRESENCE_SECONDS", 300))
+    API_PRESENCE_REFRESH = float(os.environ.get("API_PRESENCE_REFRESH", 60))
 
     CELERY = {
         # broker_url and result_backend default to REDIS_URL (set by celery_init_app).
