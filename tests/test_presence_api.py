@@ -131,3 +131,25 @@ def test_choosing_online_again_forgets_the_choice(stack, app, api, owner, user):
     ws = connect(stack, "/ws", user["token"])
     _wait_stored(app, user["id"], "online")
     ws.close()
+
+
+def test_the_marker_costs_one_redis_write_per_refresh_interval(api, app, user, monkeypatch):
+    """In-process: requests within API_PRESENCE_REFRESH make no Redis call for presence."""
+    from app import keys
+    from app.extensions import redis
+    from app.realtime import seen
+    pipelines = []
+    real = redis.pipeline
+    monkeypatch.setattr(redis, "pipeline", lambda *a, **k: pipelines.append(1) or real(*a, **k))
+    for _ in range(5):
+        assert api.call("POST", PROFILE, token=user["token"]).status_code == 200
+    assert len(pipelines) == 1  # the first request only
+    monkeypatch.undo()
+    seen.forget_refreshes()
+    api.call("GET", "/api/v1/users/list", token=user["token"])
+    with app.app_context():
+        assert 0 < redis.ttl(keys.api_seen(user["id"])) <= app.config["API_PRESENCE_SECONDS"]
+        assert redis.sismember(keys.presence_users(), user["id"])
+    # Requests without a valid token are no one's presence.
+    api.call("POST", PROFILE, token=user["id"] + ".forged")
+    api.call("POST", PROFILE)

@@ -25,8 +25,14 @@ def init_app(app: Flask) -> None:
 
 def _after_request(response):
     caller = g.get("caller")
+    if caller is None:
+        return response
+    last = _refreshed.get(caller.id)
+    # The common case, first and cheapest: this process refreshed the marker lately.
+    if last is not None and time.monotonic() - last < current_app.config["API_PRESENCE_REFRESH"]:
+        return response
     # A socket's handshake is not API use: its own presence entry counts it while it is open.
-    if caller is not None and request.blueprint != "ws":
+    if request.blueprint != "ws":
         try:
             touch(caller.id, caller.username, caller.status)
         except Exception:  # Redis away: presence must never fail a request
