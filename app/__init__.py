@@ -4,7 +4,8 @@ import os
 from flask import Flask
 from flask_cors import CORS
 
-from . import database, keys
+from . import database, keys, models  # noqa: F401  (models: registers every table)
+from .api import register_blueprints
 from .limits import addresses, blocklist, limiter
 from .cli import register_cli
 from .errors import register_error_handlers
@@ -33,8 +34,6 @@ def create_app(config_object: str | type = "config.Config", **overrides) -> Flas
          expose_headers=["X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset",
                          "X-RateLimit-Reset-After", "Retry-After"])
 
-    from . import models  # noqa: F401  (registers every table)
-    from .api import register_blueprints
     addresses.init_app(app)
     blocklist.init_app(app)  # before the limiter: a blocked address is refused without being counted
     register_blueprints(app)

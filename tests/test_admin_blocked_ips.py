@@ -92,7 +92,7 @@ def test_forwarded_for_is_trusted_only_from_configured_proxies(api, app, owner):
     # No trusted proxy configured: the header is ignored, the socket address counts.
     assert from_address(api, "10.1.1.1", "GET", "/healthz", headers=forwarded).status_code == 200
     assert from_address(api, "198.51.100.9", "GET", "/healthz", headers={"X-Forwarded-For": "10.2.2.2"}).status_code == 403
-    app.extensions["netguard_proxies"] = (addresses.parse_network("10.1.1.0/24"),)
+    app.extensions["trusted_proxies"] = (addresses.parse_network("10.1.1.0/24"),)
     try:
         assert from_address(api, "10.1.1.1", "GET", "/healthz", headers=forwarded).status_code == 403
         # A client cannot hide behind a hop it adds itself: the nearest untrusted hop counts.
@@ -102,7 +102,7 @@ def test_forwarded_for_is_trusted_only_from_configured_proxies(api, app, owner):
                             headers={"X-Forwarded-For": "198.51.100.9, 10.3.3.3"}).status_code == 200
         assert from_address(api, "10.9.9.9", "GET", "/healthz", headers=forwarded).status_code == 200
     finally:
-        app.extensions["netguard_proxies"] = ()
+        app.extensions["trusted_proxies"] = ()
 
 
 def test_a_hung_redis_delays_only_the_request_that_reloads(api, app, owner):

@@ -99,7 +99,8 @@ def test_prepared_statements_store_and_read_values_as_the_orm_does(app, api, own
     select = Prepared(sa.select(Channel.__table__).where(Channel.id == sa.bindparam("channel_id")))
     values = {"id": uuid7(), "channel_id": channel_id, "sender_id": owner["id"], "key_id": "k1",
               "ciphertext": bytes(range(256)), "hashed_message": "ab" * 32,
-              "attachments": ["/cdn/attachments/x.png", "é"], "sent_at": utcnow()}
+              "attachments": ["/cdn/attachments/x.png", "é"], "sent_at": utcnow(), "edited_at": utcnow(),
+              "reply_to_id": uuid7(), "mentions": [owner["id"]]}
     with app.app_context():
         insert.execute(values)
         db.session.commit()
@@ -177,7 +178,8 @@ def test_on_sqlite_a_send_holds_no_lock_once_it_answers(app, api, owner, service
 def _message_values(channel_id: str, sender_id: str) -> dict:
     from app.ids import utcnow, uuid7
     return {"id": uuid7(), "channel_id": channel_id, "sender_id": sender_id, "key_id": "k1", "ciphertext": b"x",
-            "hashed_message": "ab" * 32, "attachments": [], "sent_at": utcnow()}
+            "hashed_message": "ab" * 32, "attachments": [], "sent_at": utcnow(), "edited_at": None,
+            "reply_to_id": None, "mentions": None}
 
 
 def test_an_only_write_refuses_to_join_a_transaction_that_holds_writes(app, api, owner, services):

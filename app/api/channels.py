@@ -9,7 +9,7 @@ from ..accounts.auth import Caller, current_caller, login_required, staff_requir
 from ..admin import audit
 from ..errors import APIError
 from ..extensions import db
-from ..messaging import events, messages, send
+from ..messaging import edits, events, messages, send
 from ..messaging.frames import serialize
 from ..models import Channel, ChannelMember, User
 from ..openapi import doc
@@ -137,12 +137,13 @@ def load_messages(channel_id: str):
     after = params.text("after", required=False, max_len=36, pattern=CURSOR_RE, pattern_message="must be a message_id")
     limit = params.integer("limit", default=50, minimum=1, maximum=config["CURSOR_LIMIT_MAX"])
     params.done()
-    channel = messages.visible_channel(current_caller(), channel_id)
+    me = current_caller()
+    channel = messages.visible_channel(me, channel_id)
     if before or after:
         rows = messages.messages_around(channel, before, after, limit)
     else:
         rows = messages.page_of_messages(channel, page, per_page)
-    return ok(messages=serialize(rows))
+    return ok(messages=serialize(rows, me.id))
 
 
 def _uploaded_attachments() -> list:
@@ -152,14 +153,17 @@ def _uploaded_attachments() -> list:
 
 
 @bp.post("/<channel_id>/send_message")
-@doc("Send a message (JSON or multipart form with attachments)", {"message": "str", "attachments": "files"},
-     responses={201: "Sent", 400: "Empty or too long", 404: "Unknown channel"})
+@doc("Send a message (JSON or multipart form with attachments); reply_to answers a message of the channel",
+     {"message": "str", "attachments": "files", "reply_to": "str"},
+     responses={201: "Sent", 400: "Empty, too long, or a reply to another channel",
+                404: "Unknown channel or reply_to"})
 @login_required
 def send_message(channel_id: str):
     params = Params()
     text = params.text("message", required=False, default="", max_len=1_000_000)
+    reply_to = params.text("reply_to", required=False, max_len=64) or None
     params.done()
-    message = send.send_message(current_caller(), channel_id, text, _uploaded_attachments())
+    message = send.send_message(current_caller(), channel_id, text, _uploaded_attachments(), reply_to)
     return ok(201, message="message sent successfully", message_id=message.id, attachments=message.attachments)
 
 
@@ -191,12 +195,5 @@ def mark_message_as_read(channel_id: str):
 @login_required
 def delete_message(channel_id: str):
     me, channel, message = _named_message(channel_id)
-    if message.sender_id != me.id and not me.is_staff:
-        raise APIError(403, "Only the sender, an admin or the owner may delete this message", "MISSING_ACCESS")
-    messages.delete_message(message)
-    if message.sender_id != me.id:  # a moderator removing someone else's message
-        audit.record("message_deleted", "Message deleted by a moderator", f"A message in #{channel.name}",
-                     channel_id=channel.id, message_id=message.id, sender_id=message.sender_id)
-    db.session.commit()
-    events.message_deleted(channel, message.id)
+    edits.delete_message(me, channel, message)
     return Response(status=204)

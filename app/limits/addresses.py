@@ -24,7 +24,7 @@ def _parse(value: str | None) -> Address | None:
 
 
 def _trusted(address: Address) -> bool:
-    return any(address in net for net in current_app.extensions["netguard_proxies"])
+    return any(address in net for net in current_app.extensions["trusted_proxies"])
 
 
 def client_address() -> Address | None:
@@ -32,7 +32,7 @@ def client_address() -> Address | None:
     if "client_address" in g:
         return g.client_address
     address = _parse(request.remote_addr)
-    if address is not None and current_app.extensions["netguard_proxies"] and _trusted(address):
+    if address is not None and current_app.extensions["trusted_proxies"] and _trusted(address):
         # Walk from the nearest hop: the first address not belonging to a trusted proxy is the client.
         for hop in reversed(request.headers.get("X-Forwarded-For", "").split(",")):
             hop_address = _parse(hop)
@@ -52,4 +52,4 @@ def client_ip() -> str | None:
 
 def init_app(app: Flask) -> None:
     """Read TRUSTED_PROXIES (addresses or ranges) once."""
-    app.extensions["netguard_proxies"] = tuple(parse_network(p) for p in app.config["TRUSTED_PROXIES"])
+    app.extensions["trusted_proxies"] = tuple(parse_network(p) for p in app.config["TRUSTED_PROXIES"])

@@ -2,17 +2,28 @@
 
 Channels are ChannelRows (app/messaging/messages.py) and accounts Callers (app/accounts/auth.py).
 """
+import sqlalchemy as sa
 from flask import current_app
 
 from ..accounts.auth import Caller
+from ..extensions import db
 from ..locks import once_per
+from ..models import ChannelMember
 from ..realtime.audience import channel_audience
 from ..realtime.wire import publish
 from .messages import ChannelRow
 
 
+def audience_of(channel: ChannelRow) -> list[str] | None:
+    """Who may receive the channel's events now: a direct conversation's two members only, staff
+    not included; other channels as the realtime package decides."""
+    if channel.is_dm:
+        return list(db.session.scalars(sa.select(ChannelMember.user_id).where(ChannelMember.channel_id == channel.id)))
+    return channel_audience(channel)
+
+
 def channel_event(channel: ChannelRow, frame: dict, exclude_user: str | None = None) -> None:
-    publish("channel", frame, channel.id, channel_audience(channel), exclude_user=exclude_user)
+    publish("channel", frame, channel.id, audience_of(channel), exclude_user=exclude_user)
 
 
 def message_posted(channel: ChannelRow, message: dict) -> None:
@@ -22,6 +33,30 @@ def message_posted(channel: ChannelRow, message: dict) -> None:
 
 def message_deleted(channel: ChannelRow, message_id: str) -> None:
     channel_event(channel, {"type": "message_deleted", "message_id": message_id, "channel_id": channel.id})
+
+
+def message_updated(channel: ChannelRow, message: dict) -> None:
+    """An edited message, as the whole message object."""
+    channel_event(channel, {"type": "message_updated", **message})
+
+
+def reaction_changed(channel: ChannelRow, kind: str, message_id: str, emoji: str, user_id: str, count: int) -> None:
+    """reaction_added or reaction_removed, with the emoji's new count."""
+    channel_event(channel, {"type": kind, "channel_id": channel.id, "message_id": message_id, "emoji": emoji,
+                            "user_id": user_id, "count": count})
+
+
+def pin_changed(channel: ChannelRow, pinned: bool, message_id: str, user_id: str) -> None:
+    channel_event(channel, {"type": "message_pinned" if pinned else "message_unpinned", "channel_id": channel.id,
+                            "message_id": message_id, "user_id": user_id})
+
+
+def mentioned(user_ids: list[str], message: dict) -> None:
+    """To the mentioned users' /ws sockets, whatever channel they have open; the audience was
+    resolved against who may read the channel when the message was stored."""
+    if user_ids:  # an empty audience must not become None (everyone)
+        publish("broadcast", {"type": "mention", "channel_id": message["channel_id"],
+                              "message_id": message["message_id"], "message_data": message}, None, list(user_ids))
 
 
 def read_receipt(user: Caller, channel: ChannelRow, message_id: str) -> None:

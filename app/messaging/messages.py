@@ -2,12 +2,15 @@
 
 Row types (the request path reads these, never ORM objects):
 
-- `ChannelRow`: a channel's columns (id, name, name_key, is_private, created_by, created_at)
+- `ChannelRow`: a channel's columns (id, name, name_key, is_private, is_dm, created_by, created_at)
   and `is_member`, whether the account it was read for belongs to it (False when read for no
   account, as the fan-out task does). Read by `visible_channel()` in one prepared statement.
 - `MessageRow`: a message's columns as stored (id, channel_id, sender_id, key_id, ciphertext,
-  hashed_message, attachments, sent_at). History reads return them; app/messaging/frames.py
-  turns them into what clients read.
+  hashed_message, attachments, sent_at, edited_at, reply_to_id, mentions). History reads return
+  them; app/messaging/frames.py turns them into what clients read.
+
+A direct conversation (is_dm) is a private channel that only its two members read: staff see
+every other private channel, never a direct one.
 """
 import re
 from collections import namedtuple
@@ -20,7 +23,7 @@ from ..database import Prepared
 from ..errors import APIError
 from ..extensions import db
 from ..ids import utcnow
-from ..models import Channel, ChannelMember, Message, ReadState
+from ..models import Channel, ChannelMember, DirectPair, Mention, Message, ReadState, User
 
 MESSAGE_ID_RE = re.compile(r"[0-9a-fA-F-]{1,36}")
 # Unread counts stop at this many, as chat clients show "999+": counting is bounded by it.
@@ -36,6 +39,9 @@ ChannelRow = _CHANNEL_FOR_USER.row
 
 _MESSAGE_COLUMNS = tuple(Message.__table__.c)
 MessageRow = namedtuple("MessageRow", [column.key for column in _MESSAGE_COLUMNS])
+# A message by id: every route that names one (edits, reactions, pins, read marks) reads it.
+_MESSAGE_BY_ID = Prepared(sa.select(*_MESSAGE_COLUMNS).where(Message.id == sa.bindparam("message_id")))
+_MESSAGES_BY_IDS = sa.select(*_MESSAGE_COLUMNS).where(Message.id.in_(sa.bindparam("ids", expanding=True)))
 
 
 def channel_row(channel_id: str, user_id: str | None = None) -> ChannelRow | None:
@@ -46,7 +52,7 @@ def channel_row(channel_id: str, user_id: str | None = None) -> ChannelRow | Non
 
 
 def can_see(user: Caller, channel: ChannelRow) -> bool:
-    if not channel.is_private or user.is_staff:
+    if not channel.is_private or (user.is_staff and not channel.is_dm):
         return True
     return db.session.get(ChannelMember, (channel.id, user.id)) is not None
 
@@ -54,16 +60,30 @@ def can_see(user: Caller, channel: ChannelRow) -> bool:
 def visible_channel(user: Caller, channel_id: str) -> ChannelRow:
     """The channel if the user may see it; a private channel is a 404 to outsiders."""
     channel = channel_row(channel_id, user.id)
-    if channel is None or (channel.is_private and not channel.is_member and not user.is_staff):
+    if channel is None or (channel.is_private and not channel.is_member and (channel.is_dm or not user.is_staff)):
         raise APIError(404, "Channel not found", "UNKNOWN_CHANNEL")
     return channel
 
 
+def readable_message(user: Caller, message_id: str) -> tuple[ChannelRow, MessageRow]:
+    """A message by id with its channel, if the user may read it; else 404 (a hidden channel's
+    messages are as unknown as messages that never existed)."""
+    message = message_row(message_id.lower()) if MESSAGE_ID_RE.fullmatch(message_id) else None
+    if message is not None:
+        try:
+            return visible_channel(user, message.channel_id), message
+        except APIError:
+            pass
+    raise APIError(404, "Message not found", "UNKNOWN_MESSAGE")
+
+
 def visible_channels_query(user: Caller):
     query = sa.select(Channel)
+    member_of = sa.select(ChannelMember.channel_id).where(ChannelMember.user_id == user.id)
     if not user.is_staff:
-        member_of = sa.select(ChannelMember.channel_id).where(ChannelMember.user_id == user.id)
         query = query.where(sa.or_(Channel.is_private.is_(False), Channel.id.in_(member_of)))
+    else:
+        query = query.where(sa.or_(Channel.is_dm.is_(False), Channel.id.in_(member_of)))
     return query.order_by(Channel.created_at, Channel.id)
 
 
@@ -74,16 +94,41 @@ def unread_count(user: Caller, channel_id: str, last_read: str | None) -> int:
     return db.session.scalar(sa.select(sa.func.count()).select_from(newer.limit(UNREAD_COUNT_CAP).subquery()))
 
 
+def unread_mentions(user: Caller) -> dict[str, int]:
+    """Per channel, the user's mentions after their read position, in one grouped query."""
+    read = sa.select(ReadState.last_read_message_id).where(
+        ReadState.user_id == user.id, ReadState.channel_id == Mention.channel_id).scalar_subquery()
+    query = (sa.select(Mention.channel_id, sa.func.count()).where(
+        Mention.user_id == user.id, sa.or_(read.is_(None), Mention.message_id > read)).group_by(Mention.channel_id))
+    return dict(db.session.execute(query).all())
+
+
+def dm_partners(user: Caller) -> dict[str, dict]:
+    """For each direct conversation of the user, the other member's public summary."""
+    other = sa.case((DirectPair.user_low == user.id, DirectPair.user_high), else_=DirectPair.user_low)
+    rows = db.session.execute(sa.select(DirectPair.channel_id, User.id, User.username, User.avatar_url, User.status)
+                              .join(User, User.id == other)
+                              .where(sa.or_(DirectPair.user_low == user.id, DirectPair.user_high == user.id)))
+    return {row[0]: {"user_id": row[1], "username": row[2], "avatar_url": row[3], "status": row[4]} for row in rows}
+
+
 def channel_list(user: Caller) -> list[dict]:
-    """Channels the user may see, each with that user's read position and unread count."""
+    """Channels the user may see, each with that user's read position, unread count and unread
+    mentions; a direct conversation names the other user."""
     channels = db.session.scalars(visible_channels_query(user)).all()
     reads = dict(db.session.execute(
         sa.select(ReadState.channel_id, ReadState.last_read_message_id).where(ReadState.user_id == user.id)).all())
+    mentioned = unread_mentions(user)
+    partners = dm_partners(user) if any(channel.is_dm for channel in channels) else {}
     result = []
     for channel in channels:
         last_read = reads.get(channel.id)
-        result.append({**channel.to_dict(), "last_read_message_id": last_read,
-                       "unread_count": unread_count(user, channel.id, last_read)})
+        entry = {**channel.to_dict(), "last_read_message_id": last_read,
+                 "unread_count": unread_count(user, channel.id, last_read),
+                 "unread_mentions": mentioned.get(channel.id, 0)}
+        if channel.is_dm:
+            entry["other_user"] = partners.get(channel.id)
+        result.append(entry)
     return result
 
 
@@ -91,9 +136,17 @@ def _message_rows(query) -> list[MessageRow]:
     return [MessageRow(*row) for row in db.session.execute(query)]
 
 
+def message_rows(message_ids: set[str]) -> list[MessageRow]:
+    """The stored messages among these ids (batched lookups: replies' originals, mentions)."""
+    if len(message_ids) < 2:  # none, or one through the prepared statement (a reply just off the page)
+        return [row for row in map(message_row, message_ids) if row is not None]
+    return [MessageRow(*row) for row in db.session.connection().execute(_MESSAGES_BY_IDS,
+                                                                        {"ids": list(message_ids)})]
+
+
 def message_row(message_id: str) -> MessageRow | None:
-    rows = _message_rows(sa.select(*_MESSAGE_COLUMNS).where(Message.id == message_id))
-    return rows[0] if rows else None
+    row = _MESSAGE_BY_ID.first({"message_id": message_id})
+    return MessageRow(*row) if row is not None else None
 
 
 def channel_message(channel: ChannelRow, message_id: str) -> MessageRow:

@@ -8,15 +8,18 @@ and its file references (none without attachments), committed before anything is
 if any part fails none of it is kept and the uploaded files are discarded. The insert runs
 on the session's connection through the prepared statement, the file references through the
 session (app/files/intake.py), so both are the same transaction whatever the upload count.
-Without attachments the insert is that transaction's only write, which lets SQLite commit it
-inside the insert's own driver call (Prepared.execute(only_write=True)): the same transaction,
-holding SQLite's database-wide write lock only while the statement runs.
+Without attachments or mentions the insert is that transaction's only write, which lets SQLite
+commit it inside the insert's own driver call (Prepared.execute(only_write=True)): the same
+transaction, holding SQLite's database-wide write lock only while the statement runs.
+
+A reply (reply_to) must name a message of the same channel; mentions are resolved from the text
+(app/messaging/mentions.py). Neither costs a query when the message has none.
 """
 from flask import current_app
 from werkzeug.datastructures import FileStorage
 
 from .. import crypto
-from ..accounts.auth import Caller
+from ..accounts.auth import Caller, callers_by_id
 from ..admin.settings import current_settings
 from ..database import Prepared
 from ..errors import APIError
@@ -25,16 +28,17 @@ from ..files import intake
 from ..ids import utcnow, uuid7
 from ..models import Message
 from ..tasks import FANOUT_DELIVER, enqueue
-from . import events
-from .frames import message_object, serialize
-from .messages import ChannelRow, MessageRow, channel_row, message_row, visible_channel
+from . import events, mentions
+from .frames import message_object, reply_summary, serialize
+from .messages import ChannelRow, MessageRow, channel_row, message_row, readable_message, visible_channel
 
 MAX_ATTACHMENTS = 10
 
 _INSERT_MESSAGE = Prepared(Message.__table__.insert())
 
 
-def send_message(caller: Caller, channel_id: str, text: str, uploads: list[FileStorage]) -> MessageRow:
+def send_message(caller: Caller, channel_id: str, text: str, uploads: list[FileStorage],
+                 reply_to: str | None = None) -> MessageRow:
     """Store and announce a message; APIError when it may not be sent. Commits."""
     limit = current_settings().max_message_length
     if len(text) > limit:
@@ -44,38 +48,63 @@ def send_message(caller: Caller, channel_id: str, text: str, uploads: list[FileS
     if len(uploads) > MAX_ATTACHMENTS:
         raise APIError(400, f"At most {MAX_ATTACHMENTS} attachments per message", "TOO_MANY_ATTACHMENTS")
     channel = visible_channel(caller, channel_id)
+    original = reply_target(caller, channel, reply_to) if reply_to else None
+    mentioned = mentions.resolve(text)
     received = intake.receive_all(uploads)  # every file is judged before anything is stored
     try:
-        message = _store(caller, channel, text, received)
+        message, notify = _store(caller, channel, text, received, original, mentioned)
     except BaseException:
         db.session.rollback()
         intake.discard(received)
         raise
     intake.process_later(received)
-    _announce(message, text, caller, channel)
+    _announce(message, text, caller, channel, original, notify)
     return message
 
 
-def _store(caller: Caller, channel: ChannelRow, text: str, received: list[intake.Upload]) -> MessageRow:
-    """Encrypt the text and commit the message with its file references (the hottest write)."""
+def reply_target(caller: Caller, channel: ChannelRow, reply_to: str) -> MessageRow:
+    """The message replied to: 404 unless the caller may read it, 400 when it is in another channel."""
+    original_channel, original = readable_message(caller, reply_to)
+    if original_channel.id != channel.id:
+        raise APIError(400, "A reply must answer a message of the same channel", "REPLY_OTHER_CHANNEL")
+    return original
+
+
+def _store(caller: Caller, channel: ChannelRow, text: str, received: list[intake.Upload],
+           original: MessageRow | None, mentioned: list[str]) -> tuple[MessageRow, list[str]]:
+    """Encrypt the text and commit the message with its file references and mention rows (the
+    hottest write); returns it and the users to notify of a mention."""
     key_id, ciphertext = crypto.encrypt(text, channel.id)
     message = MessageRow(id=uuid7(), channel_id=channel.id, sender_id=caller.id, key_id=key_id,
                          ciphertext=ciphertext, hashed_message=crypto.digest(text),
                          attachments=[intake.attachment_url(upload, channel.id) for upload in received],
-                         sent_at=utcnow())
-    _INSERT_MESSAGE.execute(message._asdict(), only_write=not received)
+                         sent_at=utcnow(), edited_at=None, reply_to_id=original.id if original else None,
+                         mentions=mentioned or None)
+    _INSERT_MESSAGE.execute(message._asdict(), only_write=not received and not mentioned)
     intake.attach(message, received)
+    notify = mentions.record(message, channel, mentioned) if mentioned else []
     db.session.commit()
-    return message
+    return message, notify
 
 
-def _announce(message: MessageRow, text: str, sender: Caller, channel: ChannelRow) -> None:
+def _announce(message: MessageRow, text: str, sender: Caller, channel: ChannelRow, original: MessageRow | None,
+              notify: list[str]) -> None:
     """After the commit: publish the message object built from the text at hand, or leave it to
-    the fanout.deliver task (REALTIME_FANOUT=celery), which reloads it (deliver_stored())."""
-    if current_app.config["REALTIME_FANOUT"] == "celery":
+    the fanout.deliver task (REALTIME_FANOUT=celery), which reloads it (deliver_stored()).
+    Mentions are told here in both modes."""
+    by_task = current_app.config["REALTIME_FANOUT"] == "celery"
+    if by_task:
         enqueue(FANOUT_DELIVER, message.id)
-    else:
-        events.message_posted(channel, message_object(message, text, sender, channel.is_private))
+        if not notify:
+            return
+    reply = None
+    if original is not None:
+        author = callers_by_id({original.sender_id}).get(original.sender_id) if original.sender_id else None
+        reply = reply_summary(original.id, original, author)
+    frame = message_object(message, text, sender, channel.is_private, reply)
+    if not by_task:
+        events.message_posted(channel, frame)
+    events.mentioned(notify, frame)
 
 
 def deliver_stored(message_id: str) -> bool:

@@ -15,6 +15,8 @@ class Channel(db.Model):
     name: Mapped[str] = mapped_column(sa.String(64))
     name_key: Mapped[str] = mapped_column(sa.String(64), unique=True)
     is_private: Mapped[bool] = mapped_column(default=False)
+    # A direct conversation of two users (also private): only its two members read it, staff included.
+    is_dm: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     created_by: Mapped[str | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
@@ -23,6 +25,7 @@ class Channel(db.Model):
             "channel_id": self.id,
             "channel_name": self.name,
             "is_private": self.is_private,
+            "is_dm": self.is_dm,
             "created_by": self.created_by,
             "created_at": iso(self.created_at),
         }

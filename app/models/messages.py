@@ -21,3 +21,8 @@ class Message(db.Model):
     hashed_message: Mapped[str] = mapped_column(sa.String(64))
     attachments: Mapped[list] = mapped_column(sa.JSON, default=list)
     sent_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    edited_at: Mapped[datetime | None] = mapped_column()
+    # No foreign key: a reply outlives its original, whose id then reads as deleted.
+    reply_to_id: Mapped[str | None] = mapped_column(sa.String(36))
+    # The user ids the text names (resolved at send and edit); None on rows older than mentions.
+    mentions: Mapped[list | None] = mapped_column(sa.JSON)
