@@ -35,6 +35,8 @@ class Config:
     MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", 60 * 1024 * 1024))
     MAX_JSON_BYTES = int(os.environ.get("MAX_JSON_BYTES", 1024 * 1024))
     CORS_ORIGINS = _env_list("CORS_ORIGINS", "*")
+    # A built single-page web client served at / (empty: none). The API keeps its own paths.
+    WEB_CLIENT_DIR = os.path.abspath(os.environ["WEB_CLIENT_DIR"]) if os.environ.get("WEB_CLIENT_DIR") else ""
     TRUSTED_PROXIES = _env_list("TRUSTED_PROXIES")
 
     BCRYPT_ROUNDS = int(os.environ.get("BCRYPT_ROUNDS", 12))
@@ -84,6 +86,8 @@ class Config:
     TASK_LOCK_SECONDS = 15 * 60  # a single-flight lock outlives no run longer than this
     RELEASES_URL = os.environ.get("RELEASES_URL",
                                   "https://api.github.com/repos/PufferBlow/pufferblow/releases/latest")
+    # The web client's dashboard reads server-usage without a token; false: admins and the owner only.
+    PUBLIC_SERVER_USAGE = _env_bool("PUBLIC_SERVER_USAGE", True)
     ACTIVITY_METRICS_MAX_AGE = 120  # seconds a stored activity snapshot is served
     ONLINE_SAMPLE_RETENTION_DAYS = 400
 
@@ -118,6 +122,10 @@ class Config:
     # entries lapse after the TTL and the presence sweep (queued once a minute by a web process
     # holding sockets) marks their users offline.
     REALTIME_PRESENCE_TTL = int(os.environ.get("REALTIME_PRESENCE_TTL", 90))
+    # An authenticated request counts as online for API_PRESENCE_SECONDS; each process refreshes a
+    # user's marker at most every API_PRESENCE_REFRESH seconds (no Redis call on other requests).
+    API_PRESENCE_SECONDS = int(os.environ.get("API_PRESENCE_SECONDS", 300))
+    API_PRESENCE_REFRESH = float(os.environ.get("API_PRESENCE_REFRESH", 60))
 
     CELERY = {
         # broker_url and result_backend default to REDIS_URL (set by celery_init_app).

@@ -11,6 +11,7 @@ from .cli import register_cli
 from .errors import register_error_handlers
 from .extensions import celery_init_app, db, migrate, redis, sock
 from .params import URL_CONVERTERS
+from .realtime import seen
 
 
 def create_app(config_object: str | type = "config.Config", **overrides) -> Flask:
@@ -38,6 +39,7 @@ def create_app(config_object: str | type = "config.Config", **overrides) -> Flas
     blocklist.init_app(app)  # before the limiter: a blocked address is refused without being counted
     register_blueprints(app)
     register_error_handlers(app)
+    seen.init_app(app)  # API use counts as presence
     limiter.init_app(app)
     register_cli(app)
     return app

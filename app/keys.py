@@ -31,6 +31,16 @@ def presence(user_id: str) -> str:
     return key("presence", user_id)
 
 
+def api_seen(user_id: str) -> str:
+    """Set while a user has made authenticated requests lately: online without a socket."""
+    return key("presence-api", user_id)
+
+
+def presence_choice(user_id: str) -> str:
+    """The idle or dnd a user chose, kept while they are offline so that it returns with them."""
+    return key("presence-choice", user_id)
+
+
 def presence_users() -> str:
     """The users whose sockets made them online: the presence sweep looks only at them."""
     return key("presence-users")

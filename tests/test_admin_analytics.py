@@ -190,7 +190,8 @@ def test_server_stats_counts(api, app, owner, user):
 
 
 @pytest.mark.parametrize("method", ["GET", "POST"])
-def test_server_usage(api, owner, user, method):
+def test_server_usage(api, app, owner, user, method, monkeypatch):
+    monkeypatch.setitem(app.config, "PUBLIC_SERVER_USAGE", False)  # staff-only, as an operator may choose
     response = api.call(method, "/api/v1/system/server-usage", token=owner["token"], json={} if method == "POST" else None)
     assert response.status_code == 200
     usage = response.get_json()["server_usage"]
@@ -220,12 +221,15 @@ def test_recent_activity_records_security_events(api, owner, user):
                            json={"username": "owner", "password": "correct horse battery"}).get_json()["auth_token"]
     api.call("DELETE", f"/api/v1/channels/{channel_id}/delete", token=owner_token)
     body = api.call("POST", "/api/v1/system/recent-activity", token=owner_token, json={"limit": 100}).get_json()
-    types = [activity["type"] for activity in body["activities"]][::-1]
+    types = [activity["action"] for activity in body["activities"]][::-1]
     assert types == ["user_signup", "user_signup", "signin_failed", "user_signin", "channel_created", "member_added",
                      "member_removed", "channel_created", "message_deleted", "token_reset", "user_signin",
                      "channel_deleted"]
     newest = body["activities"][0]
-    assert set(newest) == {"id", "type", "title", "description", "timestamp", "user", "metadata"}
+    assert set(newest) == {"id", "type", "action", "title", "description", "timestamp", "user", "metadata"}
+    assert [activity["type"] for activity in body["activities"]][::-1] == [
+        "user_joined", "user_joined", "moderation", "user_joined", "channel_created", "user_joined", "moderation",
+        "channel_created", "moderation", "moderation", "user_joined", "moderation"]
     assert newest["user"]["username"] == "owner" and newest["metadata"]["ip"] == "127.0.0.1"
     limited = api.call("POST", "/api/v1/system/recent-activity", token=owner_token, json={"limit": 2}).get_json()
     assert len(limited["activities"]) == 2

@@ -38,9 +38,11 @@ def test_block_list_unblock(api, owner):
     assert removed.status_code == 200
     listed = api.call("POST", "/api/v1/blocked-ips/list", token=owner["token"]).get_json()["blocked_ips"]
     assert "203.0.113.7" not in [row["ip"] for row in listed]
-    types = [a["type"] for a in api.call("POST", "/api/v1/system/recent-activity", token=owner["token"],
-                                         json={"limit": 5}).get_json()["activities"]]
+    activities = api.call("POST", "/api/v1/system/recent-activity", token=owner["token"],
+                          json={"limit": 5}).get_json()["activities"]
+    types = [a["action"] for a in activities]
     assert types[:2] == ["ip_unblocked", "ip_blocked"]
+    assert [a["type"] for a in activities[:2]] == ["moderation", "moderation"]
 
 
 def test_refusals(api, owner, admin, user):

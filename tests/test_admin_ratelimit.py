@@ -35,7 +35,7 @@ def test_default_limits_and_headers_on_every_response(limited):
     owner = api.signup("owner")
     user = api.signup("alice")
     cases = [(None, "GET", "/api/v1/info", 200, "100"), (None, "GET", "/no/such/route", 404, "100"),
-             ("bad.token", "POST", "/api/v1/users/profile", 401, "100"),
+             ("bad.token", "POST", "/api/v1/users/profile", 400, "100"),  # malformed: 400, counted as anonymous
              (user["token"], "POST", "/api/v1/users/profile", 200, "200"),
              (owner["token"], "POST", "/api/v1/users/profile", 200, "500")]
     for token, method, path, status, limit in cases:

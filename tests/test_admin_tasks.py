@@ -107,7 +107,8 @@ def test_run_records_success_failure_and_status(api, app, owner):
     assert entry["runs"] == 1 and entry["errors"] == 0 and entry["last_run"] and entry["last_duration"] is not None
     activity = api.call("POST", "/api/v1/system/recent-activity", token=owner["token"]).get_json()["activities"]
     failure, manual = activity[0], activity[1]
-    assert failure["type"] == manual["type"] == "task_run"
+    assert failure["action"] == manual["action"] == "task_run"
+    assert failure["type"] == manual["type"] == "moderation"
     assert failure["user"] is None and failure["metadata"]["state"] == "failed"
     assert manual["user"]["username"] == "owner" and manual["metadata"]["state"] == "succeeded"
 

@@ -197,6 +197,7 @@ def test_transform_without_a_worker_answers_202_with_a_retry_hint(api, owner, ap
 def test_transform_the_broker_refused_is_queued_again_by_the_next_request(api, owner, app, monkeypatch):
     from app import tasks
     monkeypatch.setitem(app.config, "CDN_TRANSFORM_WAIT_SECONDS", 0.1)
+    api.call("POST", "/api/v1/users/profile", token=owner["token"])  # the owner's API presence, queued before
     queued = []
     monkeypatch.setattr(tasks, "enqueue", lambda name, *args, **kwargs: queued.append((name, args)) or False)
     data = unique_png(50)

@@ -46,8 +46,10 @@ def test_upload_without_a_file_is_a_400(api, user):
 
 
 def test_avatar_upload_requires_a_valid_token(api, owner):
-    response = post_file(api, "/api/v1/users/profile/avatar", "nobody.secret", unique_png(4))
+    response = post_file(api, "/api/v1/users/profile/avatar", owner["id"] + ".forged-secret", unique_png(4))
     assert response.status_code == 401
+    response = post_file(api, "/api/v1/users/profile/avatar", "nobody.secret", unique_png(4))
+    assert response.status_code == 400 and response.get_json()["code"] == "MALFORMED_AUTH_TOKEN"
 
 
 @pytest.mark.parametrize("data,name,status", [

@@ -8,7 +8,7 @@ from app.extensions import db, redis
 from app.ids import utcnow
 from app.messaging.send import deliver_stored
 from app.models import User
-from app.realtime import presence
+from app.realtime import presence, seen
 
 log = logging.getLogger(__name__)
 
@@ -25,15 +25,25 @@ def record_presence(user_id: str) -> str | None:
     user = db.session.get(User, user_id)
     if user is None:
         return None
-    if presence.live_socket_count(user_id):
+    if seen.connected(user_id):
         if user.status == "offline":
-            user.status = "online"
+            user.status = presence.shown_status(user_id, None)
+            redis.delete(keys.presence_choice(user_id))
     else:
-        user.status = "offline"
-        redis.srem(keys.presence_users(), user_id)
+        _went_offline(user)
     user.last_seen = utcnow()
     db.session.commit()
     return user.status
+
+
+def _went_offline(user: User) -> None:
+    """Offline, remembering a chosen idle or dnd for when the user comes back."""
+    if user.status in presence.CHOSEN:
+        redis.set(keys.presence_choice(user.id), user.status)
+    elif user.status != "offline":  # came back as online since: an older choice no longer holds
+        redis.delete(keys.presence_choice(user.id))
+    user.status = "offline"
+    redis.srem(keys.presence_users(), user.id)
 
 
 @shared_task(name=tasks.FANOUT_SWEEP_PRESENCE)
@@ -47,13 +57,14 @@ def _sweep() -> int:
     swept = 0
     for raw in redis.smembers(keys.presence_users()):
         user_id = raw.decode()
-        if presence.live_socket_count(user_id):
+        if seen.connected(user_id):
             continue
         try:
             user = db.session.get(User, user_id)
             if user is not None and user.status != "offline":
                 presence.announce_presence(user.id, user.username, "offline", record=False)
-                user.status, user.last_seen = "offline", utcnow()
+                _went_offline(user)
+                user.last_seen = utcnow()
                 db.session.commit()
             redis.srem(keys.presence_users(), user_id)
             swept += 1

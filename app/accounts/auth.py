@@ -8,6 +8,7 @@ is_banned, timeout_until, with the model's `roles` and `is_staff`). Every authen
 """
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass, fields
 from datetime import datetime
@@ -66,14 +67,27 @@ def revoke_tokens(user: User) -> list[str]:
     return digests
 
 
-def request_token() -> str | None:
-    """The auth_token from the Bearer header, the JSON body, the form or the query string."""
+# "<user_id>.<secret>": a user id (a UUID) and the URL-safe secret that issue_token() makes.
+TOKEN_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+                      r"\.[A-Za-z0-9_-]{1,128}")
+
+
+def well_formed(token) -> bool:
+    """Whether token has the shape of an auth_token (whether it verifies is another matter)."""
+    return isinstance(token, str) and TOKEN_RE.fullmatch(token) is not None
+
+
+def request_token():
+    """The auth_token from the Bearer header, the JSON body, the form or the query string.
+
+    None when none was sent; otherwise what was sent, which may be malformed (even not a string).
+    """
     request_json()  # a malformed body is a 400 even when the token travels in the header
     header = request.headers.get("Authorization", "")
     if header[:7].lower() == "bearer ":
         return header[7:].strip() or None
     token = raw_param("auth_token")
-    return token if isinstance(token, str) and token else None
+    return None if token is None or token == "" else token
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +133,7 @@ _TOKEN_CALLER = Prepared(
 
 def caller_for_token(token: str | None) -> Caller | None:
     """The account a token belongs to, or None when it is malformed, unknown, forged or expired."""
-    # Issued tokens are ASCII; anything else (even text with no UTF-8 form) is simply not one.
-    if not token or len(token) > 200 or "." not in token or not token.isascii():
+    if not well_formed(token):
         return None
     digest = token_digest(token)
     row = _TOKEN_CALLER.first({"digest": digest, "now": utcnow()})
@@ -134,11 +147,14 @@ def caller_for_token(token: str | None) -> Caller | None:
 
 
 def current_caller() -> Caller:
-    """The signed-in account of this request; 401 when the token is missing or not valid."""
+    """The signed-in account of this request; 400 when the token is malformed, 401 when it is
+    missing or does not verify."""
     if "caller" not in g:
         token = request_token()
         if token is None:
             raise APIError(401, "Authentication required: send an auth_token", "MISSING_AUTH_TOKEN")
+        if not well_formed(token):  # bad input rather than a failed check
+            raise APIError(400, "The auth_token is malformed: expected <user_id>.<secret>", "MALFORMED_AUTH_TOKEN")
         caller = caller_for_token(token)
         if caller is None:
             raise APIError(401, "The auth_token is invalid or has expired", "INVALID_AUTH_TOKEN")

@@ -1,6 +1,7 @@
 """Numbers about the server, counted in the database (shared by the routes and the tasks)."""
 import json
 import os
+import threading
 import time
 from datetime import timedelta
 
@@ -15,6 +16,10 @@ from ..models import Channel, Message, OnlineSample, User
 
 ONLINE_STATUSES = ("online", "idle", "dnd")
 _BOOT = time.time()
+# This process's previous disk sample (read bytes, written bytes, monotonic time): disk rates
+# are measured between two calls of server_usage().
+_disk_lock = threading.Lock()
+_disk_previous: tuple[int, int, float] | None = None
 
 
 def _count(model_column, *where) -> int:
@@ -59,18 +64,42 @@ def format_duration(seconds: float) -> str:
     return f"{days}d {hours}h {minutes}m" if days else f"{hours}h {minutes}m {secs}s"
 
 
+def _disk_sample() -> tuple[int, int, float]:
+    counters = psutil.disk_io_counters()  # None where the host exposes no disk counters
+    if counters is None:
+        return 0, 0, time.monotonic()
+    return counters.read_bytes, counters.write_bytes, time.monotonic()
+
+
+def disk_rates(baseline: tuple[int, int, float]) -> tuple[float, float]:
+    """MB/s read and written since this process's previous sample, or since baseline on the first call."""
+    global _disk_previous
+    now = _disk_sample()
+    with _disk_lock:
+        before, _disk_previous = _disk_previous or baseline, now
+    elapsed = now[2] - before[2]
+    if elapsed <= 0:
+        return 0.0, 0.0
+    # Counters may reset (a disk detached): a negative difference is no traffic, not a negative rate.
+    return tuple(round(max(0, now[i] - before[i]) / 1e6 / elapsed, 3) for i in (0, 1))
+
+
 def server_usage() -> dict:
-    """CPU, memory, the disk holding the data dir, and how long this server process has run."""
+    """CPU, memory, disk space and traffic, and how long this server process has run."""
     gib = 1024 ** 3
     memory = psutil.virtual_memory()
     disk = psutil.disk_usage(current_app.config["DATA_DIR"])
     uptime = time.time() - _BOOT
+    baseline = _disk_sample()  # the CPU measurement below lasts 0.1 s: a first call's disk baseline
+    cpu = psutil.cpu_percent(interval=0.1)
+    read_rate, write_rate = disk_rates(baseline)
     return {
-        "cpu_percent": psutil.cpu_percent(interval=0.1),
+        "cpu_percent": cpu,
         "ram_used_gb": round(memory.used / gib, 2), "ram_total_gb": round(memory.total / gib, 2),
         "ram_percent": memory.percent,
         "storage_used_gb": round(disk.used / gib, 2), "storage_total_gb": round(disk.total / gib, 2),
         "storage_percent": disk.percent,
+        "disk_read_mb_per_sec": read_rate, "disk_write_mb_per_sec": write_rate,
         "uptime_seconds": int(uptime), "uptime_formatted": format_duration(uptime),
         "system_uptime_seconds": int(time.time() - psutil.boot_time()),
         "process_id": os.getpid(),

@@ -22,3 +22,27 @@ def record(type_: str, title: str, description: str = "", user: Caller | None = 
     if commit:
         db.session.commit()
     return event
+
+
+# Stored event type -> the web client's activity type; the stored type stays in "action".
+ACTIVITY_TYPES = {
+    "user_signup": "user_joined", "user_signin": "user_joined", "member_added": "user_joined",
+    "channel_created": "channel_created",
+    "channel_deleted": "moderation", "member_removed": "moderation", "message_deleted": "moderation",
+    "signin_failed": "moderation", "token_reset": "moderation", "ip_blocked": "moderation",
+    "ip_unblocked": "moderation", "task_run": "moderation", "moderation": "moderation",
+    "message_sent": "message_sent",
+    "settings_updated": "setting_changed",
+    "file_uploaded": "file_upload",
+}
+DEFAULT_ACTIVITY_TYPE = "moderation"  # an event type without an entry is an administrative action
+
+
+def activity_entry(event: AuditEvent) -> dict:
+    """One recent-activity entry: the client's type, and the precise action beside it."""
+    entry = event.to_dict()
+    # Events stored as "moderation" name their precise action in their details.
+    action = event.details.get("action") if event.type == "moderation" else None
+    entry["action"] = action if isinstance(action, str) and action else event.type
+    entry["type"] = ACTIVITY_TYPES.get(event.type, DEFAULT_ACTIVITY_TYPE)
+    return entry

@@ -6,6 +6,7 @@ import sqlalchemy as sa
 
 from ..accounts.auth import staff_required
 from ..admin import analytics, charts
+from ..admin.audit import activity_entry
 from ..extensions import db
 from ..ids import iso, utcnow
 from ..models import AuditEvent, ChartBucket, User
@@ -16,6 +17,20 @@ from .responses import ok
 from .system import bp
 
 TAG = "analytics"  # the OpenAPI group these views are listed under
+
+# Mid-tone colours that read on the client's dark and light themes: a translucent fill under an
+# opaque line. One colour per chart type, and one per status on the status pie.
+SERIES_COLOURS = {
+    "user-registrations": (59, 130, 246), "message-activity": (16, 185, 129),
+    "online-users": (139, 92, 246), "channel-creation": (245, 158, 11),
+}
+STATUS_COLOURS = {"online": (34, 197, 94), "idle": (234, 179, 8), "dnd": (239, 68, 68), "offline": (148, 163, 184)}
+OTHER_COLOUR = (100, 116, 139)  # a status outside STATUSES
+
+
+def _rgba(rgb: tuple[int, int, int], alpha: float) -> str:
+    return f"rgba({rgb[0]}, {rgb[1]}, {rgb[2]}, {alpha})"
+
 
 # chart type -> (stored metric, dataset label)
 CHARTS = {
@@ -41,7 +56,10 @@ def _series_chart(chart_type: str, period_name: str, period: charts.Period) -> t
     raw = {"total": sum(data) if metric != "online" else None, "peak": max(data), "points": len(data),
            "granularity": period.unit, "bucket_starts": [iso(start) for start in starts],
            "last_updated": iso(updated)}
-    chart = {"labels": [start.strftime(period.label) for start in starts], "datasets": [{"label": label, "data": data}]}
+    colour = SERIES_COLOURS[chart_type]
+    chart = {"labels": [start.strftime(period.label) for start in starts],
+             "datasets": [{"label": label, "data": data, "backgroundColor": _rgba(colour, 0.35),
+                           "borderColor": _rgba(colour, 1)}]}
     return chart, raw
 
 
@@ -50,7 +68,10 @@ def _status_chart() -> tuple[dict, dict]:
     labels = list(STATUSES) + sorted(set(counts) - set(STATUSES))
     data = [counts.get(status, 0) for status in labels]
     raw = {"total": sum(data), **{status: counts.get(status, 0) for status in labels}, "last_updated": iso(utcnow())}
-    return {"labels": labels, "datasets": [{"label": "Users", "data": data}]}, raw
+    colours = [STATUS_COLOURS.get(status, OTHER_COLOUR) for status in labels]
+    dataset = {"label": "Users", "data": data, "backgroundColor": [_rgba(c, 0.85) for c in colours],
+               "borderColor": [_rgba(c, 1) for c in colours]}
+    return {"labels": labels, "datasets": [dataset]}, raw
 
 
 def chart(chart_type: str):
@@ -77,7 +98,7 @@ def recent_activity():
     limit = params.integer("limit", default=10, minimum=1, maximum=100)
     params.done()
     events = db.session.scalars(sa.select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit))
-    return ok(activities=[event.to_dict() for event in events])
+    return ok(activities=[activity_entry(event) for event in events])
 
 
 @bp.route("/activity-metrics", methods=["GET", "POST"])

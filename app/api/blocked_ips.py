@@ -15,8 +15,12 @@ from .responses import ok
 bp = Blueprint("blocked_ips", __name__, url_prefix="/api/v1/blocked-ips")
 
 
-def _network(params: Params) -> str | None:
-    value = params.text("ip", max_len=64, strip=True, min_len=1)
+def _network(params: Params, value: str | None = None) -> str | None:
+    """The normalised network of the ip parameter (or of value, from the URL)."""
+    if value is None:
+        value = params.text("ip", max_len=64, strip=True, min_len=1)
+    elif len(value) > 64:
+        params.errors.append({"path": "ip", "message": "must be at most 64 characters"})
     params.done()
     try:
         return str(addresses.parse_network(value))
@@ -58,7 +62,18 @@ def block():
      responses={200: "Unblocked", 404: "Not blocked"})
 @owner_required
 def unblock():
-    network = _network(Params())
+    return _unblock(_network(Params()))
+
+
+@bp.delete("/unblock/<path:ip>")
+@doc("Unblock an address or range; a range's slash URL-encoded (10.0.0.0%2F8)", auth="owner",
+     responses={200: "Unblocked", 400: "Invalid address", 404: "Not blocked"})
+@owner_required
+def unblock_by_path(ip: str):
+    return _unblock(_network(Params(), ip.strip()))
+
+
+def _unblock(network: str):
     row = db.session.get(BlockedIP, network)
     if row is None:
         raise APIError(404, f"{network} is not blocked", "IP_NOT_BLOCKED")

@@ -29,7 +29,7 @@ def info():
     return ok(message="Channels API: list, create, delete, membership, messages and read state. See /docs.")
 
 
-@bp.post("/list/", strict_slashes=False)
+@bp.route("/list/", methods=["GET", "POST"], strict_slashes=False)
 @doc("Channels you may see, with your unread counts", responses={200: "channels"})
 @login_required
 def list_channels():

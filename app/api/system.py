@@ -7,10 +7,10 @@ import re
 
 from flask import Blueprint, current_app
 
-from ..accounts.auth import owner_required, staff_required
+from ..accounts.auth import current_caller, owner_required, staff_required
 from ..admin import analytics, audit, server_info
 from ..admin.settings import settings_changed
-from ..errors import ValidationError
+from ..errors import APIError, ValidationError
 from ..extensions import db
 from ..logs import log_path
 from ..models import ServerSettings
@@ -104,9 +104,12 @@ def server_stats():
 
 
 @bp.route("/server-usage", methods=["GET", "POST"])
-@doc("CPU, memory, disk and uptime of the host (admin or owner)", auth="admin")
-@staff_required
+@doc("CPU, memory, disk space and traffic, uptime of the host; public unless PUBLIC_SERVER_USAGE is off "
+     "(then admin or owner)", auth=None)
 def server_usage():
+    # The web client's dashboard asks without a token; an operator may keep the figures to staff.
+    if not current_app.config["PUBLIC_SERVER_USAGE"] and not current_caller().is_staff:
+        raise APIError(403, "Only admins and the server owner may do this", "MISSING_ACCESS")
     return ok(server_usage=analytics.server_usage())
 
 

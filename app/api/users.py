@@ -24,8 +24,8 @@ bp = Blueprint("users", __name__, url_prefix="/api/v1/users")
 
 def _credentials(with_invite: bool = False) -> tuple[str, str] | tuple[str, str, str | None]:
     params = Params()
-    username = params.text("username", max_len=64)
-    password = params.text("password", max_len=1024)
+    username = params.text("username", min_len=1, max_len=64)  # empty: a validation error, not a wrong password
+    password = params.text("password", min_len=1, max_len=1024)
     invite_code = params.text("invite_code", required=False, max_len=64) if with_invite else None
     params.done()
     return (username, password, invite_code) if with_invite else (username, password)
@@ -78,7 +78,7 @@ def signin():
     return ok(200, message="Signin successfully", **fields)
 
 
-@bp.post("/profile")
+@bp.route("/profile", methods=["GET", "POST"])
 @doc("Your own profile, or another user's public profile with user_id", {"user_id": "str"},
      responses={200: "user_data", 404: "Unknown user"})
 @login_required

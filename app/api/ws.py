@@ -49,7 +49,7 @@ def handshake():
     # the outbox rather than being missed, and presence never sees a gap between a client's sockets.
     hub.register(conn)
     g.ws_conn = conn
-    presence.socket_opened(conn)
+    presence.socket_opened(conn, user.status)
 
 
 @bp.teardown_request

@@ -17,6 +17,7 @@ from .wire import publish
 
 SWEEP_INTERVAL = 60  # seconds between presence sweeps, fleet-wide
 SWEEP_THROTTLE = "presence-sweep"  # the app.locks.once_per name that spaces them
+CHOSEN = ("idle", "dnd")  # statuses a user picks that outlive a disconnection
 
 
 def refresh_interval(config: dict) -> float:
@@ -54,7 +55,15 @@ def live_socket_count(user_id: str) -> int:
     return pipe.execute()[1]
 
 
-def _presence_change(conn: Connection, opened: bool) -> int:
+def shown_status(user_id: str, stored: str | None) -> str:
+    """The status a user coming online shows: a remembered idle or dnd, else online."""
+    choice = redis.get(keys.presence_choice(user_id))
+    if choice:
+        return choice.decode()
+    return stored if stored in CHOSEN else "online"
+
+
+def _presence_change(conn: Connection, opened: bool) -> tuple[int, bool]:
     key, ttl = keys.presence(conn.user_id), current_app.config["REALTIME_PRESENCE_TTL"]
     pipe = redis.pipeline()  # one transaction: exactly one socket sees the 0 <-> 1 transition
     pipe.zremrangebyscore(key, "-inf", time.time())
@@ -64,21 +73,24 @@ def _presence_change(conn: Connection, opened: bool) -> int:
         pipe.zrem(key, conn.key)
     pipe.zcard(key)
     pipe.expire(key, ttl)
-    return pipe.execute()[2]
+    pipe.exists(keys.api_seen(conn.user_id))
+    results = pipe.execute()
+    return results[2], bool(results[4])
 
 
-def socket_opened(conn: Connection) -> None:
-    """Count the socket; the user's first socket anywhere makes them online."""
+def socket_opened(conn: Connection, stored_status: str | None = None) -> None:
+    """Count the socket; the user's first socket anywhere makes them online (or their chosen idle/dnd)."""
     conn.counted = True
-    if _presence_change(conn, opened=True) == 1:
-        announce_presence(conn.user_id, conn.username, "online")
+    if _presence_change(conn, opened=True)[0] == 1:
+        announce_presence(conn.user_id, conn.username, shown_status(conn.user_id, stored_status))
 
 
 def socket_closed(conn: Connection) -> None:
-    """Forget the socket; after the user's last one closes they are offline."""
+    """Forget the socket; after the user's last one closes they are offline, unless they use the API."""
     if conn.counted:
         conn.counted = False
-        if _presence_change(conn, opened=False) == 0:
+        count, api_seen = _presence_change(conn, opened=False)
+        if count == 0 and not api_seen:
             announce_presence(conn.user_id, conn.username, "offline")
 
 
