@@ -2,7 +2,7 @@
 from flask import Blueprint, Response
 
 from .. import metrics
-from ..limits.blocked import client_ip
+from ..limits.addresses import client_ip
 from ..openapi import doc
 
 bp = Blueprint("metrics", __name__)
