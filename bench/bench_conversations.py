@@ -6,7 +6,6 @@ Run: .venv/bin/python bench/bench_conversations.py  (or `make bench` for every b
 import itertools
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

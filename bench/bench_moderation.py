@@ -42,7 +42,7 @@ def seed() -> dict:
 
 def main() -> None:
     print("moderation", flush=True)
-    with bench_env() as _env:
+    with bench_env():
         ids = seed()
         from app import create_app
         from app.messaging import send

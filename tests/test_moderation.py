@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from tests.api_helpers import PASSWORD, Api, add_member, assert_error, channel_entry, make_channel, send
+from tests.api_helpers import PASSWORD, Api, assert_error, channel_entry, make_channel, send
 
 
 def _policy(api, owner, policy):
