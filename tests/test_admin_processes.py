@@ -35,16 +35,22 @@ def request_from(source, base, method, path, headers=None):
         connection.close()
 
 
-def settles_to(source, base, status, timeout=5.0):
-    """Poll until six requests in a row (so both workers) answer `status`; False at the deadline.
+def settles_to(source, base, status, timeout=8.0, hold=1.5):
+    """Poll until every request answers `status` for `hold` seconds on end; False at the deadline.
 
-    Each worker rereads the block list within BLOCKED_IPS_REFRESH_SECONDS (1 s) of a change.
+    Each worker rereads the block list within BLOCKED_IPS_REFRESH_SECONDS (1 s) of a change, and
+    the requests may all reach one worker: holding longer than that interval covers both.
     """
     deadline = time.monotonic() + timeout
+    held_since = None
     while time.monotonic() < deadline:
-        if all(request_from(source, base, "GET", "/api/v1/info")[0] == status for _ in range(6)):
-            return True
-        time.sleep(0.1)
+        if request_from(source, base, "GET", "/api/v1/info")[0] == status:
+            held_since = held_since or time.monotonic()
+            if time.monotonic() - held_since >= hold:
+                return True
+        else:
+            held_since = None
+        time.sleep(0.05)
     return False
 
 

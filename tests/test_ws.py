@@ -93,6 +93,9 @@ def test_bearer_header_and_member_of_private_channel(stack, api, owner, user):
 def test_message_frame_carries_the_full_message_object(stack, api, owner, user, general):
     channel_ws = connect(stack, f"/ws/channels/{general}", user["token"])
     all_ws = connect(stack, "/ws", user["token"])
+    # The owner's requests count as presence: let the stored status settle first, so the frame and
+    # the history read below show the same sender_status.
+    _wait_for_status(api, owner, "online")
     message_id = send(api, owner["token"], general, "hello everyone")
     stored = api.call("GET", f"/api/v1/channels/{general}/load_messages", token=owner["token"]).get_json()["messages"][0]
     for ws in (channel_ws, all_ws):
