@@ -14,7 +14,7 @@ import math
 import time
 
 from flask import Flask, current_app, g, request
-from flask_limiter import ApplicationLimit, RateLimitExceeded
+from flask_limiter import ApplicationLimit, Limiter, RateLimitExceeded
 from flask_limiter.constants import HeaderNames
 from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.storage import storage_from_string
@@ -29,9 +29,6 @@ from .addresses import client_ip
 from .fastlimiter import FastLimiter
 from .storage import SCHEME
 
-# The auth_limited (report_limited) wrapper -> the view it wraps; each app wraps them with its own limiter.
-_auth_views: dict = {}
-_report_views: dict = {}
 
 
 def _request_user():
@@ -125,35 +122,42 @@ class RoleLimit(ApplicationLimit):
         return iter(parsed)
 
 
-def _auth_limit() -> str:
-    return current_app.config["RATELIMIT_AUTH"]
-
-
 def _request_identity() -> str:
     # Flask-Limiter exempts requests without an endpoint; unknown routes must count too.
     return request._get_current_object().endpoint or "unrouted"
 
 
-def auth_limited(view):
-    """Decorator: the view also pays RATELIMIT_AUTH per client address, shared by every such view."""
-    @functools.wraps(view)
-    def limited(*args, **kwargs):
-        return current_app.extensions["auth_limited"][limited](*args, **kwargs)
-    _auth_views[limited] = view
-    return limited
+class SharedLimit:
+    """A decorator: the views it marks also pay one limit (a setting), shared by all of them, per
+    key. The views are wrapped with each app's own limiter when the app is created (bind())."""
+
+    def __init__(self, scope: str, setting: str, key_func) -> None:
+        self.scope, self.setting, self.key_func = scope, setting, key_func
+        self.views: dict = {}  # the wrapper -> the view it wraps
+
+    def __call__(self, view):
+        @functools.wraps(view)
+        def limited(*args, **kwargs):
+            return current_app.extensions["shared_limits"][self.scope][limited](*args, **kwargs)
+        self.views[limited] = view
+        return limited
+
+    def _limit(self) -> str:
+        return current_app.config[self.setting]
+
+    def bind(self, limiter: Limiter) -> dict:
+        """This app's views, limited by its limiter (as they are when HTTP limits are off)."""
+        if not limiter.enabled:
+            return dict(self.views)
+        limit = limiter.shared_limit(self._limit, scope=self.scope, key_func=self.key_func)
+        return {outer: limit(view) for outer, view in self.views.items()}
 
 
-def _report_limit() -> str:
-    return current_app.config["RATELIMIT_REPORTS"]
-
-
-def report_limited(view):
-    """Decorator: the view also pays RATELIMIT_REPORTS per signed-in account (per address without one)."""
-    @functools.wraps(view)
-    def limited(*args, **kwargs):
-        return current_app.extensions["report_limited"][limited](*args, **kwargs)
-    _report_views[limited] = view
-    return limited
+# Sign-in and sign-up share RATELIMIT_AUTH per client address; filing a report pays
+# RATELIMIT_REPORTS per signed-in account (per address without one).
+auth_limited = SharedLimit("auth", "RATELIMIT_AUTH", ip_key)
+report_limited = SharedLimit("reports", "RATELIMIT_REPORTS", _caller_key)
+SHARED_LIMITS = (auth_limited, report_limited)
 
 
 def _refused(exc: RateLimitExceeded):
@@ -203,15 +207,10 @@ def init_app(app: Flask) -> None:
     limiter.init_app(app)
     app.extensions["rate_limiter"] = limiter
     app.register_error_handler(RateLimitExceeded, _refused)
+    app.extensions["shared_limits"] = {shared.scope: shared.bind(limiter) for shared in SHARED_LIMITS}
     if limiter.enabled:
-        auth = limiter.shared_limit(_auth_limit, scope="auth", key_func=ip_key)
-        app.extensions["auth_limited"] = {outer: auth(view) for outer, view in _auth_views.items()}
-        reports = limiter.shared_limit(_report_limit, scope="reports", key_func=_caller_key)
-        app.extensions["report_limited"] = {outer: reports(view) for outer, view in _report_views.items()}
         strategy = limiter.limiter
     else:  # HTTP limits are off; WebSocket frames are still counted, on a storage of their own
-        app.extensions["auth_limited"] = dict(_auth_views)
-        app.extensions["report_limited"] = dict(_report_views)
         strategy = FixedWindowRateLimiter(storage_from_string(uri, **options))
     app.extensions["frame_limit"] = FrameLimit(strategy, config["REALTIME_FRAME_LIMIT"],
                                                config["REALTIME_FRAME_WINDOW"], prefix)
