@@ -129,6 +129,18 @@ class Params:
         self._fail(name, "must be a boolean")
         return default
 
+    def id_list(self, name: str, max_items: int, max_len: int) -> list[str]:
+        """A list of ids, as a JSON list or comma-separated text; [] when absent."""
+        value = raw_param(name, _MISSING)
+        if value is _MISSING or value is None or value == "":
+            return []
+        items = value.split(",") if isinstance(value, str) else value
+        if (not isinstance(items, list) or len(items) > max_items
+                or not all(isinstance(item, str) and 0 < len(item.strip()) <= max_len for item in items)):
+            self._fail(name, f"must be a list of at most {max_items} ids")
+            return []
+        return [item.strip() for item in items]
+
     def done(self) -> None:
         if self.errors:
             raise ValidationError(self.errors)

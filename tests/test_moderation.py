@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from tests.api_helpers import PASSWORD, Api, assert_error, channel_entry, make_channel, send
+from tests.api_helpers import PASSWORD, Api, assert_error, channel_entry, error_paths, make_channel, send
 
 
 def _policy(api, owner, policy):
@@ -96,6 +96,11 @@ def test_invite_joins_private_channels(api, owner):
     public = make_channel(api, owner["token"], "lobby")
     bad = api.call("POST", "/api/v1/invites", token=owner["token"], json={"channel_ids": [public]})
     assert_error(bad, 404, "UNKNOWN_CHANNEL")
+    for malformed in ({"id": private}, [private, 7], ["x" * 65], [""]):
+        refused = api.call("POST", "/api/v1/invites", token=owner["token"], json={"channel_ids": malformed})
+        assert error_paths(refused) == ["channel_ids"], malformed
+    as_text = _invite(api, owner["token"], channel_ids=f" {private} ")  # comma-separated text works too
+    assert as_text["code"]
     invite = _invite(api, owner["token"], channel_ids=[private])
     response = _signup(api, "guest", invite["code"])
     token = response.get_json()["auth_token"]

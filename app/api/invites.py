@@ -3,28 +3,16 @@ from flask import Blueprint
 
 from ..accounts.auth import current_caller, staff_required
 from ..admin import audit, invites
-from ..errors import ValidationError
 from ..extensions import db
 from ..ids import iso
 from ..openapi import doc
-from ..params import Params, raw_param
+from ..params import Params
 from .responses import ok
 
 bp = Blueprint("invites", __name__, url_prefix="/api/v1/invites")
 TAG = "moderation"
 MAX_EXPIRES_IN = 365 * 24 * 3600
 
-
-def _channel_ids() -> list[str]:
-    value = raw_param("channel_ids")
-    if value is None or value == "":
-        return []
-    items = value.split(",") if isinstance(value, str) else value
-    if (not isinstance(items, list) or len(items) > invites.MAX_INVITE_CHANNELS
-            or not all(isinstance(item, str) and 0 < len(item.strip()) <= 64 for item in items)):
-        raise ValidationError([{"path": "channel_ids",
-                                "message": f"must be a list of at most {invites.MAX_INVITE_CHANNELS} channel ids"}])
-    return [item.strip() for item in items]
 
 
 @bp.post("", strict_slashes=False)
@@ -36,8 +24,9 @@ def create_invite():
     params = Params()
     max_uses = params.integer("max_uses", default=0, minimum=0, maximum=1_000_000)
     expires_in = params.integer("expires_in", minimum=1, maximum=MAX_EXPIRES_IN)
+    channel_ids = params.id_list("channel_ids", invites.MAX_INVITE_CHANNELS, 64)
     params.done()
-    invite = invites.create(current_caller().id, max_uses, expires_in, _channel_ids())
+    invite = invites.create(current_caller().id, max_uses, expires_in, channel_ids)
     audit.record("moderation", "Invite created", f"max_uses {max_uses}, expires {iso(invite.expires_at) or 'never'}",
                  action="invite_created", code_prefix=invite.code[:4])
     db.session.commit()

@@ -3,27 +3,15 @@ from flask import Blueprint
 
 from ..accounts.auth import current_caller, login_required, staff_required
 from ..admin import audit, reports
-from ..errors import ValidationError
 from ..extensions import db
 from ..limits import limiter
 from ..openapi import doc
-from ..params import Params, raw_param
+from ..params import Params
 from .responses import ok
 
 bp = Blueprint("reports", __name__, url_prefix="/api/v1/reports")
 TAG = "moderation"
 
-
-def _message_ids() -> list[str]:
-    value = raw_param("message_ids")
-    if value is None or value == "":
-        return []
-    items = value.split(",") if isinstance(value, str) else value
-    if (not isinstance(items, list) or len(items) > reports.MAX_MESSAGES
-            or not all(isinstance(item, str) and 0 < len(item.strip()) <= 36 for item in items)):
-        raise ValidationError([{"path": "message_ids",
-                                "message": f"must be a list of at most {reports.MAX_MESSAGES} message ids"}])
-    return list(dict.fromkeys(item.strip().lower() for item in items))
 
 
 @bp.post("", strict_slashes=False)
@@ -37,7 +25,8 @@ def create_report():
     user_id = params.text("user_id", required=False, max_len=64)
     category = params.text("category", choices=set(reports.CATEGORIES))
     description = params.text("description", required=False, default="", max_len=2000)
-    message_ids = _message_ids()
+    # Ids are stored lower-case; the same message named twice is reported once.
+    message_ids = list(dict.fromkeys(i.lower() for i in params.id_list("message_ids", reports.MAX_MESSAGES, 36)))
     if not message_ids and not user_id:
         params.errors.append({"path": "message_ids", "message": "send message_ids or user_id"})
     params.done()
