@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from tests.api_helpers import PASSWORD, make_channel, send
 from scripts.stack import Stack
 from tests.ws_support import (STACK_ENV, close_code, connect, frames_within, http, next_frame, open_raw,
-                              read_raw_frame, refusal, wait_until)
+                              read_raw_frame, refusal, wait_for_stored_status)
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +95,7 @@ def test_message_frame_carries_the_full_message_object(stack, api, owner, user, 
     all_ws = connect(stack, "/ws", user["token"])
     # The owner's requests count as presence: let the stored status settle first, so the frame and
     # the history read below show the same sender_status.
-    _wait_for_status(api, owner, "online")
+    wait_for_stored_status(api.client.application, owner["id"], "online")
     message_id = send(api, owner["token"], general, "hello everyone")
     stored = api.call("GET", f"/api/v1/channels/{general}/load_messages", token=owner["token"]).get_json()["messages"][0]
     for ws in (channel_ws, all_ws):
@@ -258,25 +258,6 @@ def test_deleted_channel_closes_its_sockets(stack, api, owner, user, general):
     all_ws.close()
 
 
-def _stored_status(app, user_id: str) -> str:
-    from app.extensions import db
-    from app.models import User
-    with app.app_context():
-        status = db.session.scalar(sa.select(User.status).where(User.id == user_id))
-        db.session.remove()
-    return status
-
-
-def _wait_for_status(api, account: dict, status: str) -> None:
-    """Wait until the stored status (written by the Celery worker) is the one expected.
-
-    Read from the database: a request with the account's own token would be its use of the API,
-    which counts as presence itself.
-    """
-    app = api.client.application
-    wait_until(lambda: _stored_status(app, account["id"]) == status, timeout=10, interval=0.1,
-               what=f"status {status}")
-
 
 def _presence_of(ws, user_id: str) -> dict:
     while True:
@@ -299,14 +280,14 @@ def test_presence_counts_sockets_across_processes(stack, api, owner, user):
     offline = _presence_of(watcher, user["id"])
     assert offline["status"] == "offline" and offline["last_seen"].endswith("Z")
     # The Celery worker stores status and last_seen.
-    _wait_for_status(api, user, "offline")
+    wait_for_stored_status(api.client.application, user["id"], "offline")
     assert api.call("POST", "/api/v1/users/profile", token=user["token"]).get_json()["user_data"]["last_seen"]
     watcher.close()
 
 
 def test_presence_is_online_in_the_database_while_connected(stack, api, user):
     ws = connect(stack, "/ws", user["token"])
-    _wait_for_status(api, user, "online")
+    wait_for_stored_status(api.client.application, user["id"], "online")
     ws.close()
 
 
@@ -358,7 +339,7 @@ def test_presence_sweep_marks_users_of_dead_processes_offline(stack, app, api, o
         frame = next_frame(watcher, "presence", timeout=10)
         seen.append((frame["user_id"], frame["status"]))
     assert (owner["id"], "offline") not in seen  # the owner, still connected, is left alone
-    _wait_for_status(api, user, "offline")
+    wait_for_stored_status(api.client.application, user["id"], "offline")
     watcher.close()
 
 

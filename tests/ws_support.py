@@ -6,10 +6,12 @@ import socket
 import time
 
 import requests
+import sqlalchemy as sa
 import websocket
 
 from app import keys
-from app.extensions import redis
+from app.extensions import db, redis
+from app.models import User
 
 STACK_ENV = {"REALTIME_FRAME_LIMIT": "40", "REALTIME_FRAME_WINDOW": "60"}
 
@@ -122,3 +124,17 @@ def socket_processes(app, user_ids: list[str]) -> set[str]:
     with app.app_context():
         members = [m.decode() for uid in user_ids for m in redis.zrange(keys.presence(uid), 0, -1)]
     return {member.rsplit(":", 1)[0] for member in members}
+
+
+def stored_status(app, user_id: str) -> str:
+    """The status stored in the database (read directly: a request with the account's own token
+    would be its use of the API, which counts as presence itself)."""
+    with app.app_context():
+        status = db.session.scalar(sa.select(User.status).where(User.id == user_id))
+        db.session.remove()
+    return status
+
+
+def wait_for_stored_status(app, user_id: str, status: str) -> None:
+    """Wait until the stored status (written by the Celery worker) is the one expected."""
+    wait_until(lambda: stored_status(app, user_id) == status, timeout=10, interval=0.1, what=f"status {status}")
