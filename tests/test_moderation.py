@@ -47,6 +47,32 @@ def test_first_account_is_always_created(api, app):
     assert_error(_signup(api, "second"), 403, "REGISTRATION_CLOSED")
 
 
+def test_two_first_signups_racing_on_an_invite_only_server(app, api):
+    from app.extensions import db
+    from app.models import ServerSettings, User
+    with app.app_context():
+        ServerSettings.get().registration = "invite_only"
+        db.session.commit()
+    results, barrier = [], threading.Barrier(2)
+
+    def sign_up(name):
+        client = Api(app.test_client())
+        barrier.wait()
+        response = _signup(client, name)
+        results.append((response.status_code, response.get_json().get("code")))
+
+    threads = [threading.Thread(target=sign_up, args=(f"founder{n}",)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(status for status, _ in results) == [201, 403], results  # only the owner is exempt
+    assert "INVITE_REQUIRED" in {code for _, code in results}
+    with app.app_context():
+        users = db.session.scalars(sa.select(User)).all()
+        assert [user.is_owner for user in users] == [True]
+
+
 def test_invite_only_and_closed(api, owner):
     invite = _invite(api, owner["token"])
     _policy(api, owner, "invite_only")

@@ -70,14 +70,17 @@ def _take_use(code: str) -> Invite | None:
     return db.session.get(Invite, code) if taken else None
 
 
-def admit(invite_code: str | None) -> Invite | None:
-    """Apply the registration policy before a sign-up; returns the invite used, if any.
+def owner_exists() -> bool:
+    """Whether the server has its owner: until then every sign-up may become it."""
+    return ServerSettings.get().owner_user_id is not None
 
-    The first account of a fresh server is always admitted, so the owner is never locked out.
-    Runs in the sign-up's transaction: a sign-up that fails gives its use back by rolling back."""
+
+def admit(invite_code: str | None) -> Invite | None:
+    """Apply the registration policy to a sign-up; returns the invite used, if any.
+
+    Runs in the sign-up's transaction: a sign-up that fails gives its use back by rolling back.
+    The caller skips it for the account that becomes the owner, so the owner is never locked out."""
     settings = ServerSettings.get()
-    if settings.owner_user_id is None:
-        return None
     if settings.registration == "closed":
         raise APIError(403, "Registration is closed on this server", "REGISTRATION_CLOSED")
     if not invite_code:

@@ -51,8 +51,12 @@ def signup():
         errors.append({"path": "password", "message": problem})
     if errors:
         raise ValidationError(errors)
-    invite = invites.admit(invite_code)  # in this transaction: a failed sign-up gives the use back
+    fresh_server = not invites.owner_exists()
+    invite = None if fresh_server else invites.admit(invite_code)  # a failed sign-up gives the use back
     user = create_user(username, password)
+    if fresh_server and not user.is_owner:
+        # Another first sign-up claimed the owner while this one ran: it is an ordinary sign-up.
+        invite = invites.admit(invite_code)
     invites.join_channels(invite, user.id)
     fields = _token_fields(user)
     audit.record("user_signup", "New user signed up", f"{user.username} created an account",
