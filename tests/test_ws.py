@@ -184,6 +184,21 @@ def test_typing_reaches_the_others_not_the_typist(stack, api, owner, user, other
     typist.close(), reader.close()
 
 
+def test_a_timed_out_user_cannot_type(stack, api, owner, user, other_user, general):
+    typist = connect(stack, f"/ws/channels/{general}", user["token"])
+    reader = connect(stack, "/ws", other_user["token"])
+    timed_out = api.call("POST", f"/api/v1/users/{user['id']}/timeout", token=owner["token"], json={"duration": 60})
+    assert timed_out.status_code == 200, timed_out.get_json()
+    typist.send('{"type": "typing"}')
+    refusal = next_frame(typist, "error")
+    assert (refusal["status_code"], refusal["code"]) == (403, "TIMED_OUT")
+    assert not [f for f in frames_within(reader, 0.5) if f["type"] == "typing"]
+    api.call("DELETE", f"/api/v1/users/{user['id']}/timeout", token=owner["token"])
+    typist.send('{"type": "typing"}')
+    assert next_frame(reader, "typing")["user_id"] == user["id"]
+    typist.close(), reader.close()
+
+
 def test_malformed_frames_get_error_frames_and_the_socket_lives(stack, api, user, general):
     ws = connect(stack, f"/ws/channels/{general}", user["token"])
     for bad, code in (("not json", "INVALID_FRAME"), ("[1, 2]", "INVALID_FRAME"), ('{"no": "type"}', "INVALID_FRAME"),

@@ -13,6 +13,7 @@ from ..messaging import events, messages
 from ..realtime import presence
 from ..realtime.connection import Connection
 from ..realtime.hub import hub
+from ..accounts import moderation
 from ..accounts.auth import Caller, current_caller, request_token, token_digest
 from ..errors import APIError
 from ..extensions import db, sock
@@ -152,6 +153,7 @@ def on_typing(conn: Connection, frame: dict) -> None:
     if not isinstance(channel_id, str):
         raise APIError(400, "channel_id is required on /ws", "INVALID_FRAME")
     user = _user(conn)
+    moderation.ensure_can_post(user)  # a timed-out user may not write, so may not seem to
     events.typing(user, messages.visible_channel(user, channel_id))
 
 
