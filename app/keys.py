@@ -89,5 +89,5 @@ def ratelimit_prefix() -> str:
 
 # Moderation
 def slow_mode(channel_id: str, user_id: str) -> str:
-    """Set when a user posts in a slow-mode channel; expires when the next message is allowed."""
+    """When a user last posted in a slow-mode channel (ms, Redis clock); expires with the interval."""
     return key("slow", channel_id, user_id)

@@ -1,5 +1,8 @@
 """Channel rules (slow mode, read-only, settings) and reports over HTTP (in-process app)."""
+import time
+
 from tests.api_helpers import another_app, assert_error, load, make_channel, send, Api
+from tests.filedata import upload
 
 
 def _update(api, token, channel, **body):
@@ -47,6 +50,25 @@ def test_slow_mode_refuses_early_messages_staff_exempt(api, owner, user):
     send(api, owner["token"], channel, "staff two")  # staff are exempt
     _update(api, owner["token"], channel, slow_mode=0)
     send(api, user["token"], channel, "free again")
+
+
+def test_a_refused_message_does_not_use_the_slow_mode_slot(api, owner, user):
+    channel = make_channel(api, owner["token"], "calm")
+    _update(api, owner["token"], channel, slow_mode=600)
+    too_long = _post(api, user["token"], channel, "x" * 100_000)
+    assert too_long.status_code == 400
+    reply_to_nothing = api.call("POST", f"/api/v1/channels/{channel}/send_message", token=user["token"],
+                                json={"message": "hi", "reply_to": "0190a0b0-0000-7000-8000-000000000000"})
+    assert reply_to_nothing.status_code in (400, 404), reply_to_nothing.get_json()
+    bad_file = api.call("POST", f"/api/v1/channels/{channel}/send_message", token=user["token"],
+                        data={"message": "look", "attachments": upload(b"<html><script>x</script>", "x.png")},
+                        content_type="multipart/form-data")
+    assert bad_file.status_code in (400, 415), bad_file.get_json()
+    send(api, user["token"], channel, "the first that counts")
+    assert_error(_post(api, user["token"], channel, "too soon"), 429, "SLOW_MODE")
+    _update(api, owner["token"], channel, slow_mode=1)  # a shorter interval applies at once
+    time.sleep(1.1)
+    send(api, user["token"], channel, "after the new interval")
 
 
 def test_read_only_channel_only_staff_post(api, owner, admin, user):

@@ -50,17 +50,21 @@ def send_message(caller: Caller, channel_id: str, text: str, uploads: list[FileS
     if len(uploads) > MAX_ATTACHMENTS:
         raise APIError(400, f"At most {MAX_ATTACHMENTS} attachments per message", "TOO_MANY_ATTACHMENTS")
     channel = visible_channel(caller, channel_id)
-    channel_rules.ensure_may_post(caller, channel)  # read-only and slow mode, from the ChannelRow
+    channel_rules.ensure_may_post(caller, channel)  # read-only, from the ChannelRow
     if channel.is_dm:
         dms.ensure_reachable(caller, channel.id)
     original = reply_target(caller, channel, reply_to) if reply_to else None
     mentioned = mentions.resolve(text)
-    received = intake.receive_all(uploads)  # every file is judged before anything is stored
+    slot = channel_rules.claim_slow_mode(caller, channel)  # last check: a refused send keeps no slot
+    received = []
     try:
+        received = intake.receive_all(uploads)  # every file is judged before anything is stored
         message, notify = _store(caller, channel, text, received, original, mentioned)
     except BaseException:
         db.session.rollback()
         intake.discard(received)
+        if slot:
+            channel_rules.release_slow_mode(caller, channel)
         raise
     intake.process_later(received)
     _announce(message, text, caller, channel, original, notify)
