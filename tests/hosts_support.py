@@ -161,7 +161,17 @@ class Host:
     def namespace_inode(self) -> int:
         return os.stat(f"/run/netns/{self.namespace}").st_ino
 
+    def terminate(self) -> None:
+        """SIGTERM every process group of the host without waiting (stop() then reaps them)."""
+        for process in self.processes.values():
+            if process.poll() is None:
+                try:
+                    os.killpg(process.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+
     def stop(self) -> None:
+        """Wait for every process to exit, SIGKILLing what still runs after 10 seconds."""
         for process in reversed(list(self.processes.values())):
             stop(process, timeout=10)
 
@@ -273,7 +283,8 @@ class Fleet:
 
     def close(self) -> None:
         """Stop every process, then remove the database, Redis, the relay and the network."""
-        steps = [host.stop for host in self.hosts.values()]
+        # Every host is told to stop at once, so their shutdowns overlap.
+        steps = [host.terminate for host in self.hosts.values()] + [host.stop for host in self.hosts.values()]
         steps += [lambda: self.redis is not None and stop(self.redis, timeout=5),
                   lambda: self.relay is not None and self.relay.close(),
                   self.database.drop, self.network.destroy]
