@@ -16,7 +16,7 @@ from ..realtime.hub import hub
 from ..accounts.auth import Caller, current_caller, request_token, token_digest
 from ..errors import APIError
 from ..extensions import db, sock
-from ..models import AuthToken, Message, User
+from ..models import AuthToken, User
 from ..openapi import doc
 
 log = logging.getLogger(__name__)
@@ -116,7 +116,7 @@ def handle_frame(conn: Connection, data) -> None:
             return reply_error(conn, 429, "RATE_LIMITED", "Too many frames: slow down", retry_after=retry_after)
         try:
             frame = json.loads(data) if isinstance(data, str) else None
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
             frame = None
         if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
             return reply_error(conn, 400, "INVALID_FRAME", 'Frames are JSON objects with a string "type"')
@@ -160,12 +160,11 @@ def on_read_confirmation(conn: Connection, frame: dict) -> None:
     message_id = frame.get("message_id")
     if not isinstance(message_id, str) or not messages.MESSAGE_ID_RE.fullmatch(message_id):
         raise APIError(400, "message_id is required", "INVALID_FRAME")
-    message_id = message_id.lower()  # stored and compared lower-case, as the REST routes do
     user = _user(conn)
-    message = db.session.get(Message, message_id)
-    if message is None or (conn.channel_id and message.channel_id != conn.channel_id):
+    # A message of a hidden channel answers as an unknown one: the answer reveals nothing.
+    channel, message = messages.readable_message(user, message_id)
+    if conn.channel_id and message.channel_id != conn.channel_id:
         raise APIError(404, "Message not found", "UNKNOWN_MESSAGE")
-    channel = messages.visible_channel(user, message.channel_id)
     messages.advance_read_state(user.id, channel.id, message.id)
     db.session.commit()
     events.read_receipt(user, channel, message.id)
