@@ -116,6 +116,9 @@ class Config:
     # Client frames per user, shared by every process: this many per window (seconds).
     REALTIME_FRAME_LIMIT = int(os.environ.get("REALTIME_FRAME_LIMIT", 60))
     REALTIME_FRAME_WINDOW = int(os.environ.get("REALTIME_FRAME_WINDOW", 10))
+    # Open sockets one account may hold across every process and host (0: no cap); one more is a
+    # 429 TOO_MANY_SOCKETS before the upgrade.
+    MAX_SOCKETS_PER_USER = int(os.environ.get("MAX_SOCKETS_PER_USER", 20))
     # At most one typing event per user and channel in this many seconds.
     REALTIME_TYPING_INTERVAL = 3
     # A process refreshes its sockets' presence entries every TTL/3 s; a crashed process's

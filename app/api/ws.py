@@ -47,9 +47,19 @@ def handshake():
                       outbox_frames=config["REALTIME_OUTBOX_FRAMES"], plain=plain)
     # Registered and counted before the 101 goes out: an event published right after it waits in
     # the outbox rather than being missed, and presence never sees a gap between a client's sockets.
-    hub.register(conn)
-    g.ws_conn = conn
-    presence.socket_opened(conn, user.status)
+    # The cap is checked here (this process) and on the fleet-wide count after adding this socket
+    # to it, so two handshakes at once on different processes cannot both pass.
+    limit = config["MAX_SOCKETS_PER_USER"]
+    if not hub.register(conn, limit):
+        raise _too_many_sockets(limit)
+    g.ws_conn = conn  # from here the teardown unregisters and uncounts it, refused or not
+    if presence.socket_opened(conn, user.status) > limit > 0:
+        raise _too_many_sockets(limit)
+
+
+def _too_many_sockets(limit: int) -> APIError:
+    return APIError(429, f"Too many open sockets: an account may hold {limit} at once; close one first",
+                    "TOO_MANY_SOCKETS")
 
 
 @bp.teardown_request
