@@ -31,6 +31,9 @@ class Config:
     SERVER_VERSION = "1.0.0"
     # Absolute URLs handed to clients (sender_avatar_url, server avatar); empty: built from the request.
     PUBLIC_URL = os.environ.get("PUBLIC_URL", "").rstrip("/")
+    # Without PUBLIC_URL, the Host names (ports ignored; ".example.org" with its subdomains) a
+    # request may name; another Host is refused with 400 INVALID_HOST (app/urls.py).
+    ALLOWED_HOSTS = _env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 
     MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", 60 * 1024 * 1024))
     MAX_JSON_BYTES = int(os.environ.get("MAX_JSON_BYTES", 1024 * 1024))

@@ -4,7 +4,7 @@ import os
 from flask import Flask
 from flask_cors import CORS
 
-from . import database, keys, logs, models  # noqa: F401  (models: registers every table)
+from . import database, keys, logs, models, urls  # noqa: F401  (models: registers every table)
 from .api import register_blueprints
 from .limits import addresses, blocklist, limiter
 from .cli import register_cli
@@ -35,6 +35,7 @@ def create_app(config_object: str | type = "config.Config", **overrides) -> Flas
     app.config.update(overrides)
     _derive_paths(app)
     logs.init_app(app)  # first: its request hooks time and count every other hook too
+    urls.init_app(app)  # then the Host check: a refused Host reaches nothing else
 
     db.init_app(app)
     with app.app_context():
