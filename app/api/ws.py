@@ -22,7 +22,8 @@ from ..openapi import doc
 log = logging.getLogger(__name__)
 bp = Blueprint("ws", __name__)
 
-_RESPONSES = {101: "Switching protocols: live events follow", 401: "Missing, invalid or expired auth_token"}
+_RESPONSES = {101: "Switching protocols: live events follow", 401: "Missing, invalid or expired auth_token",
+              429: "TOO_MANY_SOCKETS: the account already holds MAX_SOCKETS_PER_USER open sockets"}
 
 
 @bp.before_request
