@@ -28,7 +28,8 @@ _RESPONSES = {101: "Switching protocols: live events follow", 401: "Missing, inv
 
 @bp.before_request
 def handshake():
-    """Refuse before accepting (401 token, 404 unknown or hidden channel); else register the socket."""
+    """Refuse before accepting (401 token, 404 unknown or hidden channel, 429 too many sockets); else
+    register the socket."""
     user = current_caller()
     channel_id = (request.view_args or {}).get("channel_id")
     if channel_id is not None:
