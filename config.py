@@ -31,6 +31,9 @@ class Config:
     SERVER_VERSION = "1.0.0"
     # Absolute URLs handed to clients (sender_avatar_url, server avatar); empty: built from the request.
     PUBLIC_URL = os.environ.get("PUBLIC_URL", "").rstrip("/")
+    # Without PUBLIC_URL, the Host names (ports ignored; ".example.org" with its subdomains) a
+    # request may name; another Host is refused with 400 INVALID_HOST (app/urls.py).
+    ALLOWED_HOSTS = _env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 
     MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", 60 * 1024 * 1024))
     MAX_JSON_BYTES = int(os.environ.get("MAX_JSON_BYTES", 1024 * 1024))
@@ -116,6 +119,9 @@ class Config:
     # Client frames per user, shared by every process: this many per window (seconds).
     REALTIME_FRAME_LIMIT = int(os.environ.get("REALTIME_FRAME_LIMIT", 60))
     REALTIME_FRAME_WINDOW = int(os.environ.get("REALTIME_FRAME_WINDOW", 10))
+    # Open sockets one account may hold across every process and host (0: no cap); one more is a
+    # 429 TOO_MANY_SOCKETS before the upgrade.
+    MAX_SOCKETS_PER_USER = int(os.environ.get("MAX_SOCKETS_PER_USER", 20))
     # At most one typing event per user and channel in this many seconds.
     REALTIME_TYPING_INTERVAL = 3
     # A process refreshes its sockets' presence entries every TTL/3 s; a crashed process's

@@ -5,6 +5,7 @@ import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from scripts import http_errors  # noqa: E402
 from scripts.observability import MaskingLogger, child_exit, metrics_dir  # noqa: E402,F401  (child_exit: a hook)
 
 # Before any worker imports the app: prometheus-client picks multiprocess mode at import.
@@ -29,6 +30,13 @@ graceful_timeout = 20
 accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
 logger_class = MaskingLogger  # passwords and tokens masked in access-log lines
 errorlog = "-"
+# gunicorn refuses what exceeds these itself (414, 431, answered as JSON by http_errors): the
+# longest request line it can bound (8190 bytes; 0 would mean unlimited), header fields of up
+# to 16 KiB (long tokens and cookies) and at most 100 of them.
+limit_request_line = 8190
+limit_request_field_size = 16 * 1024
+limit_request_fields = 100
+http_errors.install()
 loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
 
 

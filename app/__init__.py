@@ -4,7 +4,7 @@ import os
 from flask import Flask
 from flask_cors import CORS
 
-from . import database, keys, logs, models  # noqa: F401  (models: registers every table)
+from . import database, keys, logs, models, urls  # noqa: F401  (models: registers every table)
 from .api import register_blueprints
 from .limits import addresses, blocklist, limiter
 from .cli import register_cli
@@ -14,13 +14,28 @@ from .params import URL_CONVERTERS
 from .realtime import seen
 
 
+class App(Flask):
+    """Flask with a bodiless answer to OPTIONS (Flask's own is an empty text/html 200)."""
+
+    def make_default_options_response(self):
+        response = super().make_default_options_response()
+        response.status_code = 204
+        del response.headers["Content-Type"]
+        return response
+
+
 def create_app(config_object: str | type = "config.Config", **overrides) -> Flask:
-    app = Flask(__name__)
+    app = App(__name__)
     app.url_map.converters.update(URL_CONVERTERS)
+    # A doubled slash is a path of its own (a JSON 404), not a redirect to the merged path, which
+    # Werkzeug would answer as an HTML 308 with a Location built from the Host header.
+    app.url_map.merge_slashes = False
+    app.url_map.strict_slashes = False  # likewise a missing trailing slash: served, not redirected
     app.config.from_object(config_object)
     app.config.update(overrides)
     _derive_paths(app)
     logs.init_app(app)  # first: its request hooks time and count every other hook too
+    urls.init_app(app)  # then the Host check: a refused Host reaches nothing else
 
     db.init_app(app)
     with app.app_context():

@@ -40,6 +40,7 @@ def test_info_is_public_and_complete(api):
 
 def test_info_avatar_url_is_absolute(api, app, monkeypatch):
     _set_server_avatar(app, "/api/v1/cdn/file/server.png")
+    monkeypatch.setitem(app.config, "ALLOWED_HOSTS", ["localhost", "chat.example"])
     info = api.call("GET", "/api/v1/info", headers={"Host": "chat.example:7575"}).get_json()["server_info"]
     assert info["avatar_url"] == "http://chat.example:7575/api/v1/cdn/file/server.png"
     monkeypatch.setitem(app.config, "PUBLIC_URL", "https://chat.example.org")

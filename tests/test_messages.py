@@ -68,6 +68,7 @@ def test_sender_avatar_url_is_absolute_while_the_profile_keeps_a_path(api, app, 
         db.session.get(User, user["id"]).avatar_url = "/api/v1/cdn/file/avatars/a.png"
         db.session.commit()
     send(api, user["token"], channel, "with avatar")
+    monkeypatch.setitem(app.config, "ALLOWED_HOSTS", ["localhost", "chat.example"])
     response = api.call("GET", f"{CHANNELS}/{channel}/load_messages", token=owner["token"],
                         headers={"Host": "chat.example:7575"})
     assert response.get_json()["messages"][0]["sender_avatar_url"] == \

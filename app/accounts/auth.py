@@ -60,10 +60,14 @@ def issue_token(user: User) -> tuple[str, datetime]:
     return token, expires_at
 
 
-def revoke_tokens(user: User) -> list[str]:
-    """Delete every token of the user; returns their digests (sockets opened with them close)."""
-    digests = list(db.session.scalars(sa.select(AuthToken.token_hash).where(AuthToken.user_id == user.id)))
-    db.session.execute(sa.delete(AuthToken).where(AuthToken.user_id == user.id))
+def revoke_tokens(user: User, keep: str | None = None) -> list[str]:
+    """Delete every token of the user but the one whose digest is keep; returns the deleted
+    digests (sockets opened with them close). The caller commits."""
+    mine = AuthToken.user_id == user.id
+    if keep is not None:
+        mine = sa.and_(mine, AuthToken.token_hash != keep)
+    digests = list(db.session.scalars(sa.select(AuthToken.token_hash).where(mine)))
+    db.session.execute(sa.delete(AuthToken).where(mine))
     return digests
 
 

@@ -9,7 +9,7 @@ from ..limits import limiter
 from ..messaging import events
 from ..accounts.users import USERNAME_RE, USERNAME_RULE, create_user, password_problem, username_taken
 from ..accounts.auth import (Caller, check_password, current_user, hash_password, issue_token, login_required,
-                             owner_required, revoke_tokens)
+                             owner_required, request_token, revoke_tokens, token_digest)
 from ..errors import APIError, ValidationError
 from ..extensions import db
 from ..ids import iso, utcnow
@@ -100,7 +100,9 @@ def profile():
 
 
 @bp.put("/profile")
-@doc("Update your profile; every field sent is applied",
+@doc("Update your profile; every field sent is applied. A new password signs out every other "
+     "session of the account (their tokens stop working, their sockets close with 4001); the "
+     "token of this request stays valid",
      {"new_username": "str", "status": "str", "about": "str", "new_password": "str", "old_password": "str"},
      responses={200: "Updated", 401: "Wrong old_password", 409: "Username taken"})
 @login_required
@@ -119,11 +121,14 @@ def update_profile():
             params.errors.append({"path": "old_password", "message": "is required to change the password"})
     params.done()
 
-    updated = []
+    updated, revoked = [], []
     if new_password is not None:
         if not check_password(me, old_password):
             raise APIError(401, "old_password is wrong", "INVALID_PASSWORD")
         me.password_hash = hash_password(new_password)
+        # Every other session ends with the old password; the caller's own token stays valid,
+        # so the client that changed it stays signed in.
+        revoked = revoke_tokens(me, keep=token_digest(request_token()))
         updated.append("password")
     if new_username is not None and new_username != me.username:
         if username_taken(new_username, except_user_id=me.id):
@@ -144,6 +149,7 @@ def update_profile():
     except IntegrityError:  # a concurrent request took the name between the check and the update
         db.session.rollback()
         raise APIError(409, "Username is already taken", "USERNAME_TAKEN")
+    events.tokens_revoked(me.id, revoked, reason="Password changed")  # their sockets close with 4001
     return ok(message="Profile updated successfully", updated_fields=updated)
 
 

@@ -17,18 +17,20 @@ from ..accounts import moderation
 from ..accounts.auth import Caller, current_caller, request_token, token_digest
 from ..errors import APIError
 from ..extensions import db, sock
-from ..models import AuthToken, Message, User
+from ..models import AuthToken, User
 from ..openapi import doc
 
 log = logging.getLogger(__name__)
 bp = Blueprint("ws", __name__)
 
-_RESPONSES = {101: "Switching protocols: live events follow", 401: "Missing, invalid or expired auth_token"}
+_RESPONSES = {101: "Switching protocols: live events follow", 401: "Missing, invalid or expired auth_token",
+              429: "TOO_MANY_SOCKETS: the account already holds MAX_SOCKETS_PER_USER open sockets"}
 
 
 @bp.before_request
 def handshake():
-    """Refuse before accepting (401 token, 404 unknown or hidden channel); else register the socket."""
+    """Refuse before accepting (401 token, 404 unknown or hidden channel, 429 too many sockets); else
+    register the socket."""
     user = current_caller()
     channel_id = (request.view_args or {}).get("channel_id")
     if channel_id is not None:
@@ -48,9 +50,19 @@ def handshake():
                       outbox_frames=config["REALTIME_OUTBOX_FRAMES"], plain=plain)
     # Registered and counted before the 101 goes out: an event published right after it waits in
     # the outbox rather than being missed, and presence never sees a gap between a client's sockets.
-    hub.register(conn)
-    g.ws_conn = conn
-    presence.socket_opened(conn, user.status)
+    # The cap is checked here (this process) and on the fleet-wide count after adding this socket
+    # to it, so two handshakes at once on different processes cannot both pass.
+    limit = config["MAX_SOCKETS_PER_USER"]
+    if not hub.register(conn, limit):
+        raise _too_many_sockets(limit)
+    g.ws_conn = conn  # from here the teardown unregisters and uncounts it, refused or not
+    if presence.socket_opened(conn, user.status) > limit > 0:
+        raise _too_many_sockets(limit)
+
+
+def _too_many_sockets(limit: int) -> APIError:
+    return APIError(429, f"Too many open sockets: an account may hold {limit} at once; close one first",
+                    "TOO_MANY_SOCKETS")
 
 
 @bp.teardown_request
@@ -117,7 +129,7 @@ def handle_frame(conn: Connection, data) -> None:
             return reply_error(conn, 429, "RATE_LIMITED", "Too many frames: slow down", retry_after=retry_after)
         try:
             frame = json.loads(data) if isinstance(data, str) else None
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
             frame = None
         if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
             return reply_error(conn, 400, "INVALID_FRAME", 'Frames are JSON objects with a string "type"')
@@ -162,12 +174,11 @@ def on_read_confirmation(conn: Connection, frame: dict) -> None:
     message_id = frame.get("message_id")
     if not isinstance(message_id, str) or not messages.MESSAGE_ID_RE.fullmatch(message_id):
         raise APIError(400, "message_id is required", "INVALID_FRAME")
-    message_id = message_id.lower()  # stored and compared lower-case, as the REST routes do
     user = _user(conn)
-    message = db.session.get(Message, message_id)
-    if message is None or (conn.channel_id and message.channel_id != conn.channel_id):
+    # A message of a hidden channel answers as an unknown one: the answer reveals nothing.
+    channel, message = messages.readable_message(user, message_id)
+    if conn.channel_id and message.channel_id != conn.channel_id:
         raise APIError(404, "Message not found", "UNKNOWN_MESSAGE")
-    channel = messages.visible_channel(user, message.channel_id)
     messages.advance_read_state(user.id, channel.id, message.id)
     db.session.commit()
     events.read_receipt(user, channel, message.id)

@@ -52,14 +52,18 @@ class Hub:
         """Run job(connections) in an app context every interval(app.config) seconds, from the tick."""
         self.jobs.append((interval, job))
 
-    def register(self, conn: Connection) -> None:
+    def register(self, conn: Connection, limit: int = 0) -> bool:
+        """Add the socket; False (and nothing added) when its user already holds limit sockets here."""
         self.start(current_app._get_current_object())
         with self.lock:
+            if limit and len(self.user_sockets.get(conn.user_id, ())) >= limit:
+                return False
             conn.key = f"{self.process_id}:{uuid.uuid4().hex}"
             group = self.channel_sockets.setdefault(conn.channel_id, set()) if conn.channel_id else self.all_sockets
             group.add(conn)
             self.user_sockets.setdefault(conn.user_id, set()).add(conn)
             metrics.OPEN_SOCKETS.set(sum(map(len, self.user_sockets.values())))
+        return True
 
     def unregister(self, conn: Connection) -> None:
         with self.lock:

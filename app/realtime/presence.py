@@ -78,11 +78,14 @@ def _presence_change(conn: Connection, opened: bool) -> tuple[int, bool]:
     return results[2], bool(results[4])
 
 
-def socket_opened(conn: Connection, stored_status: str | None = None) -> None:
-    """Count the socket; the user's first socket anywhere makes them online (or their chosen idle/dnd)."""
+def socket_opened(conn: Connection, stored_status: str | None = None) -> int:
+    """Count the socket; the user's first socket anywhere makes them online (or their chosen idle/dnd).
+    Returns the user's open sockets across the fleet, this one included."""
     conn.counted = True
-    if _presence_change(conn, opened=True)[0] == 1:
+    count = _presence_change(conn, opened=True)[0]
+    if count == 1:
         announce_presence(conn.user_id, conn.username, shown_status(conn.user_id, stored_status))
+    return count
 
 
 def socket_closed(conn: Connection) -> None:
