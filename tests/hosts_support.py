@@ -187,6 +187,8 @@ def host_env(shared_dir: str, database_url: str, redis_url: str) -> dict:
         "BCRYPT_ROUNDS": "4", "RATELIMIT_AUTH": f"{AUTH_LIMIT}/minute",
         "GUNICORN_BIND": f"0.0.0.0:{WEB_PORT}", "GUNICORN_WORKERS": "1", "GUNICORN_THREADS": "16",
         "GUNICORN_LOGLEVEL": "warning",
+        # Behind one public name, as a fleet is: the hosts' own addresses are then never judged.
+        "PUBLIC_URL": "http://chat.example",
     }
 
 
