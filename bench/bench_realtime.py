@@ -6,7 +6,8 @@ fan-out modes (direct publish, and through the fanout.deliver Celery task), the 
 socket under no load (the cost of the Celery hop), and a second pass to 999 sockets while a
 1,000th stops reading (its buffers filled first), beside the all-healthy p99 of the same server.
 Run: .venv/bin/python bench/bench_realtime.py [--mode direct|celery] [--sockets N] [--deflate]
-[--worker-class gevent] [--scale-sockets N (0: none)]. The clients are two processes of a small
+[--worker-class gevent] [--scale-sockets N (0: none)]. It also prints the hub's own CPU per
+event and socket (realtime_cost.py). The clients are two processes of a small
 asyncio WebSocket client (realtime_clients.py), on the same 2 cores as the server.
 """
 import argparse
@@ -25,7 +26,8 @@ import redis as redis_lib
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.common import bench_env, percentile, report  # noqa: E402
-from bench.realtime_clients import DURATION, client, send_message  # noqa: E402
+from bench.realtime_clients import DURATION, run_client, send_message  # noqa: E402
+from bench.realtime_cost import report_cost  # noqa: E402
 from bench.realtime_scale import report_scale, scale_pass  # noqa: E402
 from scripts.stack import Stack  # noqa: E402
 
@@ -93,7 +95,7 @@ def idle_latency(stack: Stack, ids: dict, count: int = 300) -> list[float]:
     ctx = multiprocessing.get_context("spawn")
     ready, results, go = ctx.Queue(), ctx.Queue(), ctx.Event()
     path = f"/ws/channels/{ids['channel_id']}?auth_token={ids['tokens'][0]}"
-    client = ctx.Process(target=client, args=(stack.ws_url, [path], count, False, ready, go, results))
+    client = ctx.Process(target=run_client, args=(stack.ws_url, [path], count, False, ready, go, results))
     client.start()
     ready.get(timeout=30)
     go.set()
@@ -115,7 +117,7 @@ def fan_out(stack: Stack, ids: dict, sockets: int, deflate: bool, processes: int
     paths = [f"/ws/channels/{ids['channel_id']}?auth_token={ids['tokens'][n % len(ids['tokens'])]}"
              for n in range(sockets - (1 if stall else 0))]
     messages = int(RATE * DURATION)
-    clients = [ctx.Process(target=client, args=(stack.ws_url, paths[n::processes], messages, deflate, ready, go,
+    clients = [ctx.Process(target=run_client, args=(stack.ws_url, paths[n::processes], messages, deflate, ready, go,
                                                  results))
                for n in range(processes)]
     started = time.perf_counter()
@@ -209,6 +211,7 @@ def main() -> None:
     idle = {mode: run_mode(mode, args.sockets, args.worker_class, args.deflate) for mode in modes}
     if len(idle) == 2:
         report("the Celery hop: one-socket p50, celery minus direct", idle["celery"] - idle["direct"], "ms")
+    report_cost(min(args.sockets // 2, 2000) or 500)  # one worker's share of the sockets
     if args.scale_sockets:
         run_scale(args.scale_sockets)
 

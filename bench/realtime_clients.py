@@ -91,7 +91,7 @@ async def _client_main(ws_url: str, paths: list[str], expected: int, deflate: bo
     results.put({"latencies": latencies, "delivered": sum(counts), "duplicates": duplicates})
 
 
-def client(ws_url, paths, expected, deflate, ready, go, results) -> None:
+def run_client(ws_url, paths, expected, deflate, ready, go, results) -> None:
     asyncio.run(_client_main(ws_url, paths, expected, deflate, ready, go, results))
 
 

@@ -8,6 +8,8 @@ more than the write (with 1,000 sockets on 2 cores; 10,000 greenlets under geven
 exists from registration, before the handshake completes, so frames published meanwhile wait
 there rather than being lost.
 """
+import ctypes
+import errno
 import logging
 import os
 import queue
@@ -32,6 +34,16 @@ TOO_SLOW_REASON = "Too slow: events backed up"
 
 BATCH = 64  # frames written in one sendall when the writer has fallen behind
 NO_WAIT = getattr(socket, "MSG_DONTWAIT", 0)  # a send that returns at once rather than wait for room
+# The C library's send(), called through ctypes.PyDLL, which keeps the GIL for the call: a send
+# that never waits has no reason to let it go, and each release made the fan-out queue behind any
+# busy request thread of its worker to get it back, once per socket.
+try:
+    _LIBC_SEND = ctypes.PyDLL(None, use_errno=True).send
+    _LIBC_SEND.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_int)
+    _LIBC_SEND.restype = ctypes.c_ssize_t
+except (OSError, AttributeError):  # no C library send() to call: the socket's own send
+    _LIBC_SEND = None
+SEND_FLAGS = NO_WAIT | getattr(socket, "MSG_NOSIGNAL", 0)
 _WAKE = object()  # put after close(): the writer wakes and sees that it must stop
 _REST = object()  # put when a send left part of a frame for the writer (in Connection.rest)
 
@@ -96,11 +108,19 @@ class Connection:
 
     def _send_now(self, data: bytes) -> int:
         """Hand the kernel what it takes at once; the bytes taken (BlockingIOError: none)."""
-        if self.fd_nonblocking:
-            # fileno() is -1 once the socket object is closed: os.write then fails, never
-            # writing to a descriptor number reused by another connection.
-            return os.write(self.ws.sock.fileno(), data)
-        return self.ws.sock.send(data, NO_WAIT)
+        if _LIBC_SEND is None:
+            if self.fd_nonblocking:
+                return os.write(self.ws.sock.fileno(), data)
+            return self.ws.sock.send(data, NO_WAIT)
+        # fileno() is -1 once the socket object is closed: the send then fails (EBADF), never
+        # writing to a descriptor number reused by another connection.
+        sent = _LIBC_SEND(self.ws.sock.fileno(), data, len(data), SEND_FLAGS)
+        if sent >= 0:
+            return sent
+        code = ctypes.get_errno()
+        if code in (errno.EAGAIN, errno.EWOULDBLOCK):
+            raise BlockingIOError(code, os.strerror(code))
+        raise OSError(code, os.strerror(code))
 
     def attach(self, ws) -> None:
         """Bind the accepted socket and start its writer (which first sends what waited meanwhile)."""
