@@ -106,6 +106,15 @@ def test_postgresql_waits_yield_to_the_other_greenlets(stack, app, api, owner):
         ws.close()
 
 
+def test_a_gevent_worker_refuses_a_psycopg_that_would_block_it(app, services):
+    """psycopg's C wait (forced here) would block every greenlet during each query: no serving."""
+    if not services["env"]["DATABASE_URL"].startswith("postgres"):
+        pytest.skip("needs DATABASE_URL on PostgreSQL (the suite's PostgreSQL run)")
+    with pytest.raises(RuntimeError, match="psycopg was imported before gevent patched"):
+        with Stack(services["env"], web_workers=1, worker_class="gevent", extra_env={"PSYCOPG_WAIT_FUNC": "wait_c"}):
+            pass
+
+
 @pytest.fixture(scope="module")
 def slow_stack(app, services):
     """One gevent worker (the stalled socket shares its hub with the healthy ones), an outbox of 8."""
