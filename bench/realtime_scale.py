@@ -143,7 +143,7 @@ def scale_pass(env: dict, ids: dict, sockets: int, processes: int = 2) -> dict:
         started = time.perf_counter()
         for process in clients:
             process.start()
-        connected = sum(ready.get(timeout=900) for _ in clients)
+        connected = sum(ready.get(timeout=1800) for _ in clients)  # 10,000 handshakes take minutes
         connect_s = time.perf_counter() - started
         time.sleep(2)  # let the last registrations and presence announcements settle
         open_pss, open_rss = worker_memory(stack)
