@@ -1,5 +1,9 @@
-"""gunicorn -c gunicorn.conf.py wsgi:app — threaded workers; every WebSocket holds one thread."""
+"""gunicorn -c gunicorn.conf.py wsgi:app — threaded workers; every WebSocket holds one thread.
+
+GUNICORN_WORKER_CLASS=gevent is supported too: sockets are then greenlets (see docs/realtime.md).
+"""
 import os
+import resource
 import signal
 import sys
 import threading
@@ -20,8 +24,13 @@ workers = int(os.environ.get("GUNICORN_WORKERS", 2))
 # GUNICORN_WORKER_CLASS=gevent for tens of thousands (see docs/realtime.md).
 threads = int(os.environ.get("GUNICORN_THREADS", 600))
 # The most clients a worker holds at once (gthread: sockets plus idle keep-alive connections;
-# gevent: every socket, so raise it for large communities).
-worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", max(1000, threads * 2)))
+# gevent: every socket and request, 10,000 per worker unless set).
+worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS",
+                                        10_000 if worker_class == "gevent" else max(1000, threads * 2)))
+# Every socket is a file descriptor: lift the soft limit to the hard one (the workers inherit it).
+_soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+if _soft != resource.RLIM_INFINITY and (_hard == resource.RLIM_INFINITY or _soft < _hard):
+    resource.setrlimit(resource.RLIMIT_NOFILE, (_hard, _hard))
 # Spread new connections over the workers instead of letting one accept them all.
 reuse_port = True
 keepalive = 5
@@ -43,13 +52,28 @@ loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
 def post_worker_init(worker):
     """On SIGTERM also close the worker's WebSockets (1001), so a restart need not wait them out.
 
-    Each socket's writer sends its close frame after what is already queued for it."""
+    Each socket's writer sends its close frame after what is already queued for it. Under gevent
+    it also refuses to serve if psycopg was loaded before the monkey patching: its C wait would
+    then block every greenlet of the worker during each PostgreSQL query."""
     from app.realtime.hub import hub  # here, so the gunicorn master never loads the app itself
 
+    if worker_class == "gevent" and "psycopg" in sys.modules:
+        from psycopg import waiting
+        if waiting.wait is getattr(waiting, "wait_c", None):
+            raise RuntimeError("psycopg was imported before gevent patched the standard library")
+
     previous = signal.getsignal(signal.SIGTERM)
+    if worker_class == "gevent":  # the handler runs in gevent's loop, where starting a thread would wait
+        from gevent import spawn
+
+        def close_all():
+            spawn(hub.close_all)
+    else:
+        def close_all():
+            threading.Thread(target=hub.close_all, name="close-websockets", daemon=True).start()
 
     def handle_term(signum, frame):
-        threading.Thread(target=hub.close_all, name="close-websockets", daemon=True).start()
+        close_all()
         if callable(previous):
             previous(signum, frame)
 

@@ -1,25 +1,24 @@
-"""Real-time benchmark: 1,000 sockets on one channel, one message every 100 ms for 10 s.
+"""Real-time benchmark: 1,000 sockets on one channel, one message every 100 ms for 10 s; then
+10,000 sockets under gevent, one message a second (realtime_scale.py).
 
 Prints delivery latency (HTTP send to frame receipt) p50/p99 and delivered vs expected, for both
 fan-out modes (direct publish, and through the fanout.deliver Celery task), the latency of one
 socket under no load (the cost of the Celery hop), and a second pass to 999 sockets while a
 1,000th stops reading (its buffers filled first), beside the all-healthy p99 of the same server.
 Run: .venv/bin/python bench/bench_realtime.py [--mode direct|celery] [--sockets N] [--deflate]
-[--worker-class gevent] (pip install gevent first). The clients are two processes of a small
-asyncio WebSocket client, on the same 2 cores as the server.
+[--worker-class gevent] [--scale-sockets N (0: none)]. It also prints the hub's own CPU per
+event and socket (realtime_cost.py). The clients are two processes of a small
+asyncio WebSocket client (realtime_clients.py), on the same 2 cores as the server.
 """
 import argparse
-import asyncio
 import base64
 import http.client
 import json
 import multiprocessing
 import os
 import socket
-import struct
 import sys
 import time
-import zlib
 
 import psutil
 import redis as redis_lib
@@ -27,10 +26,13 @@ import redis as redis_lib
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.common import bench_env, percentile, report  # noqa: E402
+from bench.realtime_clients import DURATION, run_client, send_message  # noqa: E402
+from bench.realtime_cost import report_cost  # noqa: E402
+from bench.realtime_scale import report_scale, scale_pass  # noqa: E402
 from scripts.stack import Stack  # noqa: E402
 
 USERS = 200
-RATE, DURATION = 10, 10.0  # messages per second, seconds
+RATE = 10  # messages per second, for DURATION seconds
 FLOOD_FRAMES, FLOOD_BYTES = 120, 50_000  # ~6 MB for the stalled socket: more than its kernel buffers hold
 
 
@@ -88,113 +90,19 @@ def flood(ids: dict) -> None:
             client.publish(keys.events_channel(), encode_event("channel", frame, ids["channel_id"], [ids["stalled_id"]]))
 
 
-async def _open(host: str, port: int, path: str, deflate: bool):
-    reader, writer = await asyncio.open_connection(host, port)
-    key = base64.b64encode(os.urandom(16)).decode()
-    offer = "Sec-WebSocket-Extensions: permessage-deflate\r\n" if deflate else ""
-    writer.write((f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                  f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{offer}\r\n").encode())
-    head = await reader.readuntil(b"\r\n\r\n")
-    if b" 101 " not in head.split(b"\r\n", 1)[0]:
-        raise RuntimeError(head.decode(errors="replace"))
-    if deflate and b"permessage-deflate" not in head.lower():
-        raise RuntimeError("the server did not accept permessage-deflate")
-    return reader, writer
-
-
-async def _frames(reader, writer):
-    """Server frames (unmasked) as (opcode, payload); compressed ones are inflated, pings answered."""
-    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-    while True:
-        first, second = await reader.readexactly(2)
-        length = second & 0x7F
-        if length == 126:
-            length = struct.unpack("!H", await reader.readexactly(2))[0]
-        elif length == 127:
-            length = struct.unpack("!Q", await reader.readexactly(8))[0]
-        payload = await reader.readexactly(length)
-        if first & 0x40:  # RSV1: permessage-deflate (the context carries over between messages)
-            payload = inflater.decompress(payload + b"\x00\x00\xff\xff")
-        opcode = first & 0x0F
-        if opcode == 0x9:  # ping -> masked pong
-            mask = os.urandom(4)
-            writer.write(bytes([0x8A, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
-        elif opcode == 0x8:
-            return
-        else:
-            yield opcode, payload
-
-
-async def _client_main(ws_url: str, paths: list[str], expected: int, deflate: bool, ready, go, results) -> None:
-    host, port = ws_url.split("//", 1)[1].split(":")
-    gate = asyncio.Semaphore(50)
-
-    async def open_one(path):
-        async with gate:
-            return await _open(host, int(port), path, deflate)
-
-    conns = await asyncio.gather(*(open_one(p) for p in paths))
-    ready.put(len(conns))
-    await asyncio.get_running_loop().run_in_executor(None, go.wait)
-    latencies, counts, duplicates = [], [], 0
-
-    async def read(reader, writer):
-        nonlocal duplicates
-        seen = set()
-        try:
-            async for _opcode, payload in _frames(reader, writer):
-                received = time.time()
-                frame = json.loads(payload)
-                if frame.get("type") != "message":
-                    continue
-                _, seq, sent = frame["message"].split()
-                if seq in seen:
-                    duplicates += 1
-                    continue
-                seen.add(seq)
-                latencies.append(received - float(sent))
-                if len(seen) == expected:
-                    break
-        finally:
-            counts.append(len(seen))
-            writer.close()
-
-    tasks = [asyncio.ensure_future(read(r, w)) for r, w in conns]
-    await asyncio.wait(tasks, timeout=DURATION + 20)
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    results.put({"latencies": latencies, "delivered": sum(counts), "duplicates": duplicates})
-
-
-def _client(ws_url, paths, expected, deflate, ready, go, results) -> None:
-    asyncio.run(_client_main(ws_url, paths, expected, deflate, ready, go, results))
-
-
-def _send(conn: http.client.HTTPConnection, path: str, seq: int) -> float:
-    started = time.time()
-    body = json.dumps({"message": f"bench {seq} {started:.6f}"})
-    conn.request("POST", path, body, {"Content-Type": "application/json"})
-    response = conn.getresponse()
-    response.read()
-    if response.status != 201:
-        raise RuntimeError(f"send_message answered {response.status}")
-    return time.time() - started
-
-
 def idle_latency(stack: Stack, ids: dict, count: int = 300) -> list[float]:
     """One socket, one message at a time: the hop cost without fan-out load."""
     ctx = multiprocessing.get_context("spawn")
     ready, results, go = ctx.Queue(), ctx.Queue(), ctx.Event()
     path = f"/ws/channels/{ids['channel_id']}?auth_token={ids['tokens'][0]}"
-    client = ctx.Process(target=_client, args=(stack.ws_url, [path], count, False, ready, go, results))
+    client = ctx.Process(target=run_client, args=(stack.ws_url, [path], count, False, ready, go, results))
     client.start()
     ready.get(timeout=30)
     go.set()
     conn = http.client.HTTPConnection(stack.url.split("//", 1)[1])
     send_path = f"/api/v1/channels/{ids['channel_id']}/send_message?auth_token={ids['owner_token']}"
     for seq in range(count):
-        _send(conn, send_path, seq)
+        send_message(conn, send_path, seq)
         time.sleep(0.02)
     outcome = results.get(timeout=60)
     client.join()
@@ -209,7 +117,7 @@ def fan_out(stack: Stack, ids: dict, sockets: int, deflate: bool, processes: int
     paths = [f"/ws/channels/{ids['channel_id']}?auth_token={ids['tokens'][n % len(ids['tokens'])]}"
              for n in range(sockets - (1 if stall else 0))]
     messages = int(RATE * DURATION)
-    clients = [ctx.Process(target=_client, args=(stack.ws_url, paths[n::processes], messages, deflate, ready, go,
+    clients = [ctx.Process(target=run_client, args=(stack.ws_url, paths[n::processes], messages, deflate, ready, go,
                                                  results))
                for n in range(processes)]
     started = time.perf_counter()
@@ -226,7 +134,7 @@ def fan_out(stack: Stack, ids: dict, sockets: int, deflate: bool, processes: int
     send_path = f"/api/v1/channels/{ids['channel_id']}/send_message?auth_token={ids['owner_token']}"
     send_times, begin = [], time.perf_counter()
     for seq in range(messages):
-        send_times.append(_send(conn, send_path, seq))
+        send_times.append(send_message(conn, send_path, seq))
         time.sleep(max(0.0, begin + (seq + 1) / RATE - time.perf_counter()))
     outcomes = [results.get(timeout=DURATION + 60) for _ in clients]
     for client in clients:
@@ -283,17 +191,29 @@ def run_mode(mode: str, sockets: int, worker_class: str, deflate: bool) -> float
             return percentile(idle, 0.5) * 1000
 
 
+def run_scale(sockets: int) -> None:
+    """The 10,000-socket pass (realtime_scale.py) on a fresh database and Redis."""
+    with bench_env({"GUNICORN_ACCESSLOG": ""}) as env:
+        ids = seed(env, USERS)
+        report_scale(scale_pass(env, ids, sockets), sockets)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mode", choices=["direct", "celery", "both"], default="both")
+    parser.add_argument("--mode", choices=["direct", "celery", "both", "none"], default="both",
+                        help="the 1,000-socket passes to run (none: only the scale pass)")
     parser.add_argument("--sockets", type=int, default=1000)
     parser.add_argument("--worker-class", choices=["gthread", "gevent"], default="gthread")
     parser.add_argument("--deflate", action="store_true", help="turn REALTIME_COMPRESSION on; clients negotiate permessage-deflate as browsers do")
+    parser.add_argument("--scale-sockets", type=int, default=10_000, help="sockets of the gevent scale pass (0: skip it)")
     args = parser.parse_args()
-    idle = {mode: run_mode(mode, args.sockets, args.worker_class, args.deflate)
-            for mode in (["direct", "celery"] if args.mode == "both" else [args.mode])}
+    modes = {"both": ["direct", "celery"], "none": []}.get(args.mode, [args.mode])
+    idle = {mode: run_mode(mode, args.sockets, args.worker_class, args.deflate) for mode in modes}
     if len(idle) == 2:
         report("the Celery hop: one-socket p50, celery minus direct", idle["celery"] - idle["direct"], "ms")
+    report_cost(min(args.sockets // 2, 2000) or 500)  # one worker's share of the sockets
+    if args.scale_sockets:
+        run_scale(args.scale_sockets)
 
 
 if __name__ == "__main__":

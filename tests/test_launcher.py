@@ -28,11 +28,26 @@ def _healthy(url: str) -> bool:
         return False
 
 
+# What `make run` starts by default: itself, Redis, the gunicorn master and its one worker, and
+# one Celery process (a threads pool, beat as a thread) -- no prefork children, no beat process.
+LEAN_LAYOUT = sorted(["launcher", "redis-server", "gunicorn", "gunicorn", "celery worker --beat-thread"])
+
+
+def _kind(process: psutil.Process) -> str:
+    line = " ".join(process.cmdline())
+    if "scripts/run.py" in line:
+        return "launcher"
+    if "celery" in line:
+        return "celery worker --beat-thread" if " worker " in line and "--beat-thread" in line else line
+    return next((name for name in ("redis-server", "gunicorn") if name in line), line)
+
+
 def test_sigterm_twice_to_the_group_stops_every_process(tmp_path):
+    """Also checks the processes make run starts (LEAN_LAYOUT), and that beat runs in the worker."""
     port = free_port()
     env = {key: value for key, value in os.environ.items() if key not in {"REDIS_URL", "DATABASE_URL"}}
-    env.update(PORT=str(port), PUFFERBLOW_DATA_DIR=str(tmp_path / "data"), GUNICORN_WORKERS="2",
-               GUNICORN_THREADS="4", CELERY_CONCURRENCY="1")
+    env = {key: value for key, value in env.items() if not key.startswith(("GUNICORN_", "CELERY_"))}
+    env.update(PORT=str(port), PUFFERBLOW_DATA_DIR=str(tmp_path / "data"))
     log = open(tmp_path / "run.log", "wb")
     launcher = subprocess.Popen([sys.executable, "scripts/run.py"], cwd=ROOT, env=env, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
@@ -44,10 +59,13 @@ def test_sigterm_twice_to_the_group_stops_every_process(tmp_path):
             assert launcher.poll() is None, (tmp_path / "run.log").read_text()
             time.sleep(0.2)
         assert _healthy(url), (tmp_path / "run.log").read_text()
-        time.sleep(1)  # Celery forks its pool after it says ready
         started = {process.pid: process for process in _tree(launcher.pid)}
-        names = " ".join(" ".join(process.cmdline()) for process in started.values())
-        assert "gunicorn" in names and "worker" in names and "beat" in names and "redis-server" in names
+        assert sorted(_kind(process) for process in started.values()) == LEAN_LAYOUT
+        log_text = lambda: (tmp_path / "run.log").read_bytes()  # noqa: E731
+        deadline = time.monotonic() + 30
+        while b"beat: Starting" not in log_text():  # beat runs inside the Celery worker
+            assert time.monotonic() < deadline, log_text()[-3000:]
+            time.sleep(0.2)
         os.killpg(launcher.pid, signal.SIGTERM)
         time.sleep(0.2)
         os.killpg(launcher.pid, signal.SIGTERM)  # as make forwards it a second time

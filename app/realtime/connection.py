@@ -1,13 +1,17 @@
 """One open socket: who holds it, what it listens to, and its outbox.
 
-Frames for a socket go into its bounded outbox; a writer thread of its own drains it, so a peer
-that stops reading holds up only itself. While the outbox is empty, a plain frame is handed
-straight to the kernel when it takes the whole frame without waiting: waking a thread per socket
-for every event would cost far more than the write (with 1,000 sockets on 2 cores). The outbox
+Frames for a socket go into its bounded outbox; a writer thread of its own drains it (a greenlet
+under gevent, whose monkey patching makes threads greenlets), so a peer that stops reading holds
+up only itself. While the outbox is empty, a plain frame is handed straight to the kernel when it
+takes the whole frame without waiting: waking a thread per socket for every event would cost far
+more than the write (with 1,000 sockets on 2 cores; 10,000 greenlets under gevent). The outbox
 exists from registration, before the handshake completes, so frames published meanwhile wait
 there rather than being lost.
 """
+import ctypes
+import errno
 import logging
+import os
 import queue
 import socket
 import threading
@@ -30,6 +34,16 @@ TOO_SLOW_REASON = "Too slow: events backed up"
 
 BATCH = 64  # frames written in one sendall when the writer has fallen behind
 NO_WAIT = getattr(socket, "MSG_DONTWAIT", 0)  # a send that returns at once rather than wait for room
+# The C library's send(), called through ctypes.PyDLL, which keeps the GIL for the call: a send
+# that never waits has no reason to let it go, and each release made the fan-out queue behind any
+# busy request thread of its worker to get it back, once per socket.
+try:
+    _LIBC_SEND = ctypes.PyDLL(None, use_errno=True).send
+    _LIBC_SEND.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_int)
+    _LIBC_SEND.restype = ctypes.c_ssize_t
+except (OSError, AttributeError):  # no C library send() to call: the socket's own send
+    _LIBC_SEND = None
+SEND_FLAGS = NO_WAIT | getattr(socket, "MSG_NOSIGNAL", 0)
 _WAKE = object()  # put after close(): the writer wakes and sees that it must stop
 _REST = object()  # put when a send left part of a frame for the writer (in Connection.rest)
 
@@ -57,7 +71,8 @@ class Connection:
         self.finished_at = 0.0  # monotonic time the writer finished (its close frame sent)
         self.aborted = False
         self.rest = b""  # the unsent end of a frame that went out partly
-        self.direct = False  # the socket supports sends that never wait (not under gevent)
+        self.direct = False  # a plain TCP socket: sends that never wait are possible
+        self.fd_nonblocking = False  # under gevent: the descriptor itself never waits (os.write)
 
     def send(self, text: str, frame: bytes | None = None) -> bool:
         """Send or queue one text message (frame: its pre-built plain frame); False once closing."""
@@ -71,7 +86,7 @@ class Connection:
                     return False
                 data = item if isinstance(item, bytes) else plain_frame(item)
                 try:
-                    sent = self.ws.sock.send(data, NO_WAIT)
+                    sent = self._send_now(data)
                 except BlockingIOError:
                     sent = 0
                 except OSError:
@@ -91,12 +106,30 @@ class Connection:
         self.close(CLOSE_TOO_SLOW, TOO_SLOW_REASON, drop=True)
         return False
 
+    def _send_now(self, data: bytes) -> int:
+        """Hand the kernel what it takes at once; the bytes taken (BlockingIOError: none)."""
+        if _LIBC_SEND is None:
+            if self.fd_nonblocking:
+                return os.write(self.ws.sock.fileno(), data)
+            return self.ws.sock.send(data, NO_WAIT)
+        # fileno() is -1 once the socket object is closed: the send then fails (EBADF), never
+        # writing to a descriptor number reused by another connection.
+        sent = _LIBC_SEND(self.ws.sock.fileno(), data, len(data), SEND_FLAGS)
+        if sent >= 0:
+            return sent
+        code = ctypes.get_errno()
+        if code in (errno.EAGAIN, errno.EWOULDBLOCK):
+            raise BlockingIOError(code, os.strerror(code))
+        raise OSError(code, os.strerror(code))
+
     def attach(self, ws) -> None:
         """Bind the accepted socket and start its writer (which first sends what waited meanwhile)."""
         self.ws = ws
-        # Sends that never wait need the standard library's plain TCP socket: gevent's would wait
-        # for room, and a TLS socket takes no flags.
-        self.direct = bool(NO_WAIT) and self.plain and type(ws.sock).__module__ == "socket"
+        # Sends that never wait need a plain TCP socket (a TLS one encrypts in the socket object).
+        # socket.socket is gevent's class once gevent has patched the standard library; gevent's
+        # socket object waits for room, but its descriptor is non-blocking, so os.write never waits.
+        self.direct = bool(NO_WAIT) and self.plain and type(ws.sock) is socket.socket
+        self.fd_nonblocking = self.direct and not os.get_blocking(ws.sock.fileno())
         self.writer = threading.Thread(target=self._drain, name="realtime-writer", daemon=True)
         self.writer.start()
 
