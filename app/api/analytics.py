@@ -11,7 +11,7 @@ from ..extensions import db
 from ..ids import iso, utcnow
 from ..models import AuditEvent, ChartBucket, User
 from ..models.users import STATUSES
-from ..openapi import doc
+from ..endpoint import doc
 from ..params import Params
 from .responses import ok
 from .system import bp

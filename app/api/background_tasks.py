@@ -6,7 +6,7 @@ from ..admin import runs
 from ..errors import APIError
 from ..extensions import db
 from ..models import TaskRun
-from ..openapi import doc
+from ..endpoint import doc
 from ..params import Params
 from .responses import ok
 

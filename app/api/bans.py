@@ -12,7 +12,7 @@ from ..extensions import db
 from ..ids import iso, new_uuid, utcnow
 from ..messaging import events
 from ..models import Ban, TaskRun, User
-from ..openapi import doc
+from ..endpoint import doc
 from ..params import Params
 from ..realtime.connection import CLOSE_BANNED
 from .responses import ok

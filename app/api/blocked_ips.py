@@ -8,7 +8,7 @@ from ..accounts.auth import current_caller, owner_required
 from ..errors import APIError, ValidationError
 from ..extensions import db
 from ..models import BlockedIP
-from ..openapi import doc
+from ..endpoint import doc
 from ..params import Params
 from .responses import ok
 

@@ -15,7 +15,7 @@ from ..files import intake
 from ..files.store import get_storage
 from ..ids import iso
 from ..models import FileRef, StoredFile
-from ..openapi import doc
+from ..endpoint import doc
 from ..params import Params
 from .responses import ok
 

@@ -11,7 +11,7 @@ from ..files import imaging, intake, variants
 from ..files.store import get_storage
 from ..messaging.messages import can_see, channel_row
 from ..models import FileRef
-from ..openapi import doc
+from ..endpoint import doc
 from ..urls import signature_valid
 from .cdn import bp as cdn_bp
 from .responses import ok

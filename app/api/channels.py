@@ -12,7 +12,7 @@ from ..extensions import db
 from ..messaging import channel_rules, edits, events, messages, send
 from ..messaging.frames import serialize
 from ..models import Channel, ChannelMember, User
-from ..openapi import doc
+from ..endpoint import doc
 from ..params import Params
 from ..realtime.audience import channel_audience
 from .responses import ok

@@ -6,7 +6,7 @@ users (/api/v1/users).
 from ..accounts.auth import current_caller, login_required
 from ..messaging import dms, mentions, messages, pins
 from ..messaging.frames import serialize
-from ..openapi import doc
+from ..endpoint import doc
 from ..params import Params
 from .channels import bp as channels_bp
 from .responses import ok

@@ -5,7 +5,7 @@ from flask import Blueprint
 from ..admin import server_info
 from ..extensions import db, redis
 from ..models import ServerSettings
-from ..openapi import doc
+from ..endpoint import doc
 from .responses import ok
 
 bp = Blueprint("general", __name__)

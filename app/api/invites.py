@@ -5,7 +5,7 @@ from ..accounts.auth import current_caller, staff_required
 from ..admin import audit, invites
 from ..extensions import db
 from ..ids import iso
-from ..openapi import doc
+from ..endpoint import doc
 from ..params import Params
 from .responses import ok
 

@@ -4,7 +4,7 @@ from flask import Blueprint, current_app
 from ..accounts.auth import current_caller, login_required
 from ..messaging import edits, messages, reactions
 from ..messaging.frames import seen_by, serialize
-from ..openapi import doc
+from ..endpoint import doc
 from ..params import Params
 from .responses import ok
 

@@ -3,7 +3,7 @@ from flask import Blueprint, Response
 
 from .. import metrics
 from ..limits.addresses import client_ip
-from ..openapi import doc
+from ..endpoint import doc
 
 bp = Blueprint("metrics", __name__)
 

@@ -5,7 +5,7 @@ from ..accounts.auth import current_caller, login_required, staff_required
 from ..admin import audit, reports
 from ..extensions import db
 from ..limits import limiter
-from ..openapi import doc
+from ..endpoint import doc
 from ..params import Params
 from .responses import ok
 

@@ -15,7 +15,7 @@ from ..extensions import db
 from ..logs import log_path
 from ..models import ServerSettings
 from ..models.moderation import REGISTRATION_POLICIES
-from ..openapi import doc
+from ..endpoint import doc
 from ..ops import logfile
 from ..params import Params, raw_param
 from .responses import ok

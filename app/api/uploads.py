@@ -9,7 +9,7 @@ from ..extensions import db
 from ..files import intake
 from ..ids import utcnow
 from ..models import ServerSettings
-from ..openapi import doc
+from ..endpoint import doc
 from ..urls import absolute_url
 from .cdn import uploaded_file
 from .responses import ok

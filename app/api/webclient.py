@@ -12,7 +12,7 @@ from werkzeug.exceptions import NotFound
 from werkzeug.routing import PathConverter
 from werkzeug.security import safe_join
 
-from ..openapi import doc
+from ..endpoint import doc
 
 bp = Blueprint("webclient", __name__)
 

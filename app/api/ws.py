@@ -17,7 +17,7 @@ from ..accounts.auth import Caller, current_caller, request_token, token_digest
 from ..errors import APIError
 from ..extensions import db, sock
 from ..models import AuthToken, Message, User
-from ..openapi import doc
+from ..endpoint import doc
 
 log = logging.getLogger(__name__)
 bp = Blueprint("ws", __name__)
