@@ -8,6 +8,7 @@ house message on bad input, and carries the JSON schema that /openapi.json shows
 import re
 from typing import Annotated, Any
 
+from flask import current_app
 from pydantic import BaseModel, ConfigDict, PlainValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 from werkzeug.datastructures import FileStorage
@@ -17,6 +18,10 @@ class Fields(BaseModel):
     """The parameters of one route; fields not declared are ignored, as they always were."""
 
     model_config = ConfigDict(extra="ignore", frozen=True, arbitrary_types_allowed=True)
+
+
+# In a field's schema, the app setting that is its maximum; the document builder puts the value.
+SETTING_MAXIMUM = "x-maximum-setting"
 
 
 class BlankIsAbsent:
@@ -47,18 +52,11 @@ def text_problem(value: str) -> str | None:
     return None
 
 
-def _null(value: Any) -> None:
-    """An explicit null counts as not sent: the field's default (a required field never sees it)."""
-    if value is None:
-        _refuse("is required")
-
-
 def Text(max_len: int = 10_000, min_len: int = 0, pattern: re.Pattern | None = None, strip: bool = False,
          pattern_message: str = "has an invalid format", choices: set[str] | tuple | None = None,
          description: str | None = None) -> Any:
     """A string; strip trims it before the length, pattern and choice checks."""
     def check(value: Any) -> str:
-        _null(value)
         if not isinstance(value, str):
             _refuse("must be a string")
         if problem := text_problem(value):
@@ -87,24 +85,27 @@ def Text(max_len: int = 10_000, min_len: int = 0, pattern: re.Pattern | None = N
     return Annotated[str, PlainValidator(check), WithJsonSchema(schema)]
 
 
-def Integer(minimum: int | None = None, maximum: int | None = None, description: str | None = None) -> Any:
-    """A whole number, as a JSON number or as decimal text."""
+def Integer(minimum: int | None = None, maximum: int | str | None = None, description: str | None = None) -> Any:
+    """A whole number, as a JSON number or as decimal text. A maximum given as a name is that
+    setting of the running app (the document shows its value, see SETTING_MAXIMUM)."""
     def check(value: Any) -> int:
-        _null(value)
         if isinstance(value, bool) or not isinstance(value, (int, str)):
             _refuse("must be an integer")
         try:
             number = int(value)
         except ValueError:
             _refuse("must be an integer")
-        if minimum is not None and number < minimum or maximum is not None and number > maximum:
-            _refuse(f"must be between {minimum} and {maximum}")
+        top = current_app.config[maximum] if isinstance(maximum, str) else maximum
+        if minimum is not None and number < minimum or top is not None and number > top:
+            _refuse(f"must be between {minimum} and {top}")
         return number
 
     schema: dict = {"type": "integer"}
     if minimum is not None:
         schema["minimum"] = minimum
-    if maximum is not None:
+    if isinstance(maximum, str):
+        schema[SETTING_MAXIMUM] = maximum
+    elif maximum is not None:
         schema["maximum"] = maximum
     if description:
         schema["description"] = description
@@ -116,7 +117,6 @@ FALSE_WORDS = {"false", "0", "no", "off"}
 
 
 def _flag(value: Any) -> bool:
-    _null(value)
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.lower() in TRUE_WORDS:
@@ -132,7 +132,6 @@ Flag = Annotated[bool, PlainValidator(_flag), WithJsonSchema({"type": "boolean"}
 def IdList(max_items: int, max_len: int) -> Any:
     """A list of ids, as a JSON list or comma-separated text."""
     def check(value: Any) -> list[str]:
-        _null(value)
         items = value.split(",") if isinstance(value, str) else value
         if (not isinstance(items, list) or len(items) > max_items
                 or not all(isinstance(item, str) and 0 < len(item.strip()) <= max_len for item in items)):
@@ -150,7 +149,6 @@ def WordList(max_items: int, word: re.Pattern, message: str) -> Any:
     """A list of short lower-case words (file extensions): a JSON list or comma-separated text;
     duplicates and a leading dot are dropped."""
     def check(value: Any) -> list[str]:
-        _null(value)
         items = value.split(",") if isinstance(value, str) else value
         if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
             _refuse("must be a list of file extensions")

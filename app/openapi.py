@@ -11,6 +11,7 @@ import re
 from flask import Flask
 
 from .endpoint import Note, note_of, role_of
+from .fields import SETTING_MAXIMUM
 
 _SKIPPED_ENDPOINTS = {"static"}
 _BODY_METHODS = {"post", "put", "patch"}
@@ -78,17 +79,23 @@ def _responses(note: Note, role: str | None, method: str) -> dict:
     return responses
 
 
-def _fields_schema(note: Note) -> tuple[dict, list[str]]:
+def _property(prop: dict, config) -> dict:
+    # pydantic adds a title to each field and "default": null to optional ones: neither says anything
+    prop = {k: v for k, v in prop.items() if k != "title" and not (k == "default" and v is None)}
+    if SETTING_MAXIMUM in prop:
+        prop["maximum"] = config[prop.pop(SETTING_MAXIMUM)]
+    return prop
+
+
+def _fields_schema(note: Note, config) -> tuple[dict, list[str]]:
     if note.model is None:
         return {}, []
     schema = note.model.model_json_schema()
-    # pydantic adds a title to each field and "default": null to optional ones: neither says anything
-    properties = {name: {k: v for k, v in prop.items() if k != "title" and not (k == "default" and v is None)}
-                  for name, prop in schema.get("properties", {}).items()}
+    properties = {name: _property(prop, config) for name, prop in schema.get("properties", {}).items()}
     return properties, schema.get("required", [])
 
 
-def _operation(view, note: Note, method: str, rule, tag: str) -> dict:
+def _operation(view, note: Note, method: str, rule, tag: str, config) -> dict:
     converters = {name: type(conv).__name__ for name, conv in rule._converters.items()}
     parameters = [{"name": name, "in": "path", "required": True,
                    "schema": dict(_PATH if converters.get(name) == "NoNulPathConverter" else _SEGMENT)}
@@ -98,7 +105,7 @@ def _operation(view, note: Note, method: str, rule, tag: str) -> dict:
     if role:
         operation["security"] = [{"bearerAuth": []}, {"authTokenQuery": []}]
         operation["description"] = f"Requires an auth_token ({_ROLE_TEXT[role]})."
-    properties, required = _fields_schema(note)
+    properties, required = _fields_schema(note, config)
     if method in _BODY_METHODS and properties:
         schema = {"type": "object", "properties": properties}
         if required:
@@ -129,7 +136,7 @@ def build_document(app: Flask) -> dict:
         path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
         tag = rule.endpoint.split(".")[0]
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
-            paths.setdefault(path, {})[method.lower()] = _operation(view, note, method.lower(), rule, tag)
+            paths.setdefault(path, {})[method.lower()] = _operation(view, note, method.lower(), rule, tag, app.config)
     return {
         "openapi": "3.0.3",
         "info": {"title": "PufferBlow-compatible chat server", "version": app.config["SERVER_VERSION"],
