@@ -54,8 +54,9 @@ def text_problem(value: str) -> str | None:
 
 def Text(max_len: int = 10_000, min_len: int = 0, pattern: re.Pattern | None = None, strip: bool = False,
          pattern_message: str = "has an invalid format", choices: set[str] | tuple | None = None,
-         description: str | None = None) -> Any:
-    """A string; strip trims it before the length, pattern and choice checks."""
+         description: str | None = None, fold_case: bool = False, blank_is_absent: bool = False) -> Any:
+    """A string; strip trims it and fold_case lower-cases it before the length, pattern and choice
+    checks; blank_is_absent takes "" as not sent."""
     def check(value: Any) -> str:
         if not isinstance(value, str):
             _refuse("must be a string")
@@ -63,6 +64,8 @@ def Text(max_len: int = 10_000, min_len: int = 0, pattern: re.Pattern | None = N
             _refuse(problem)
         if strip:
             value = value.strip()
+        if fold_case:
+            value = value.lower()
         if len(value) < min_len:
             _refuse(f"must be at least {min_len} characters" if min_len > 1 else "must not be empty")
         if len(value) > max_len:
@@ -82,10 +85,12 @@ def Text(max_len: int = 10_000, min_len: int = 0, pattern: re.Pattern | None = N
         schema = {"type": "string", "enum": sorted(choices)}
     if description:
         schema["description"] = description
-    return Annotated[str, PlainValidator(check), WithJsonSchema(schema)]
+    blank = (BlankIsAbsent(),) if blank_is_absent else ()
+    return Annotated[str, PlainValidator(check), WithJsonSchema(schema), *blank]
 
 
-def Integer(minimum: int | None = None, maximum: int | str | None = None, description: str | None = None) -> Any:
+def Integer(minimum: int | None = None, maximum: int | str | None = None, description: str | None = None,
+            choices: tuple[int, ...] | None = None) -> Any:
     """A whole number, as a JSON number or as decimal text. A maximum given as a name is that
     setting of the running app (the document shows its value, see SETTING_MAXIMUM)."""
     def check(value: Any) -> int:
@@ -98,6 +103,8 @@ def Integer(minimum: int | None = None, maximum: int | str | None = None, descri
         top = current_app.config[maximum] if isinstance(maximum, str) else maximum
         if minimum is not None and number < minimum or top is not None and number > top:
             _refuse(f"must be between {minimum} and {top}")
+        if choices is not None and number not in choices:
+            _refuse("must be one of " + ", ".join(map(str, choices)))
         return number
 
     schema: dict = {"type": "integer"}
@@ -107,6 +114,8 @@ def Integer(minimum: int | None = None, maximum: int | str | None = None, descri
         schema[SETTING_MAXIMUM] = maximum
     elif maximum is not None:
         schema["maximum"] = maximum
+    if choices is not None:
+        schema["enum"] = list(choices)
     if description:
         schema["description"] = description
     return Annotated[int, PlainValidator(check), WithJsonSchema(schema), BlankIsAbsent()]
