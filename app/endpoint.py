@@ -45,6 +45,14 @@ def mark_role(wrapper, role: str) -> None:
     wrapper._role = role
 
 
+def role_checked_by_hook(role: str):
+    """For a view whose caller a request hook checks (the WebSocket handshake): its role."""
+    def decorate(view):
+        mark_role(view, role)
+        return view
+    return decorate
+
+
 def role_of(view) -> str | None:
     return getattr(view, "_role", None)
 
@@ -108,13 +116,3 @@ def endpoint(summary: str, model: type[Fields] | None = None, statuses: dict | N
         return wrapper
     return decorate
 
-
-def doc(summary: str, params: dict | None = None, auth: str | None = None, responses: dict | None = None,
-        tag: str | None = None):
-    """The former declaration, while views move to endpoint(): summary and statuses only."""
-    del params, auth
-
-    def decorate(view):
-        view._endpoint = Note(summary, None, dict(responses or {}), tag)
-        return view
-    return decorate
