@@ -2,9 +2,11 @@
 and as a plain user: no 5xx, every status and body as documented, and the body's status_code
 always the HTTP status."""
 import json
+import tempfile
 
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.configuration import set_hypothesis_home_dir
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
@@ -12,6 +14,8 @@ from schemathesis.core.failures import FailureGroup
 from schemathesis.specs.openapi.checks import (content_type_conformance, response_schema_conformance,
                                                status_code_conformance)
 
+# Hypothesis keeps caches in .hypothesis/ of the working directory: keep the checkout clean.
+set_hypothesis_home_dir(tempfile.mkdtemp(prefix="hypothesis-"))
 EXAMPLES = 5  # per operation, mode and role: about 90 operations, a few minutes in all
 
 
