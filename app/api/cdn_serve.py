@@ -30,8 +30,8 @@ class Transform(Fields):
     height: Integer(1, imaging.MAX_DIMENSION) = None
     format: Text(choices=tuple(imaging.FORMATS), fold_case=True, blank_is_absent=True) = None
     quality: Text(choices=imaging.PUBLIC_QUALITIES, fold_case=True, blank_is_absent=True) = "high"
-    exp: Text(max_len=32, description="A signed link's expiry (private channels' attachments)") = None
-    sig: Text(max_len=128, description="A signed link's signature") = None
+    exp: Text(max_len=2048, description="A signed link's expiry (private channels' attachments)") = None
+    sig: Text(max_len=2048, description="A signed link's signature") = None
 
 
 def _not_found():
