@@ -1,5 +1,6 @@
 """General routes: server info, latest release, liveness and readiness probes, the docs page."""
 import json
+import re
 
 import pytest
 import redis as redis_lib
@@ -101,4 +102,22 @@ def test_docs_page_renders(api):
     assert response.status_code == 200
     assert response.mimetype == "text/html"
     page = response.get_data(as_text=True)
-    assert "openapi.json" in page and "<script>" in page
+    assert "openapi.json" in page and "<script>" in page and "SwaggerUIBundle" in page
+
+
+def test_docs_page_loads_swagger_ui_from_this_server_only(api):
+    page = api.call("GET", "/docs").get_data(as_text=True)
+    assert "validatorUrl: null" in page  # the online validator would send the document out
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert assets and all(not re.match(r"[a-z]+:|//", url) for url in assets), assets
+    for url in assets:
+        response = api.call("GET", "/" + url)
+        assert response.status_code == 200 and len(response.data) > 100, url
+    script = api.call("GET", "/docs/swagger-ui-bundle.js")
+    assert "javascript" in script.mimetype and b"SwaggerUIBundle" in script.data
+    assert "css" in api.call("GET", "/docs/swagger-ui.css").mimetype
+
+
+def test_docs_serves_only_the_bundles_files(api):
+    for name in ("__init__.py", "index.j2", "..%2F__init__.py", "swagger-ui.js.map"):
+        assert_error(api.call("GET", f"/docs/{name}"), 404)

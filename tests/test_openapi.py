@@ -74,3 +74,67 @@ def test_security_schemes_cover_every_token_transport(api):
     schemes = _document(api)["components"]["securitySchemes"]
     assert schemes["bearerAuth"]["scheme"] == "bearer"
     assert schemes["authTokenQuery"] == {"type": "apiKey", "in": "query", "name": "auth_token"}
+
+
+def _operations(document: dict):
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            yield path, method, operation
+
+
+def _fields(operation: dict) -> dict:
+    """The operation's fields by name: query parameters, or the request body's properties."""
+    fields = {p["name"]: p["schema"] for p in operation.get("parameters", []) if p["in"] == "query"}
+    for content in operation.get("requestBody", {}).get("content", {}).values():
+        fields.update(content["schema"]["properties"])
+    return fields
+
+
+def test_every_operation_documents_the_statuses_it_answers(api):
+    for path, method, operation in _operations(_document(api)):
+        statuses = set(operation["responses"])
+        assert {"403", "429"} <= statuses, (method, path)  # the block list and the rate limits
+        if _fields(operation) or operation.get("security"):
+            assert "400" in statuses, (method, path)
+        if operation.get("security"):
+            assert "401" in statuses, (method, path)
+        for status, response in operation["responses"].items():
+            if int(status) >= 400:
+                assert response["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+
+
+def test_constraints_are_documented(api, app):
+    paths = _document(api)["paths"]
+    overview = _fields(paths["/api/v1/system/server-overview"]["get"])
+    assert overview["period"]["enum"] == sorted(["1h", "24h", "7d", "30d", "90d", "1y", "hourly", "daily",
+                                                 "weekly", "monthly"])
+    assert overview["period"]["default"] == "24h"
+    settings = _fields(paths["/api/v1/system/server-info"]["put"])
+    assert settings["max_image_size"] == {"type": "integer", "minimum": 1, "maximum": app.config["MAX_CONTENT_LENGTH"],
+                                          "description": "Bytes"}
+    assert settings["server_name"]["maxLength"] == 64 and settings["server_name"]["minLength"] == 1
+    assert settings["allowed_image_types"]["type"] == "array"
+    history = _fields(paths["/api/v1/channels/{channel_id}/load_messages"]["get"])
+    assert history["limit"]["maximum"] == app.config["CURSOR_LIMIT_MAX"]
+    assert history["messages_per_page"]["maximum"] == app.config["MESSAGES_PER_PAGE_MAX"]
+    assert history["before"]["pattern"].startswith("^")
+
+
+def test_upload_fields_are_binary_multipart_fields(api):
+    paths = _document(api)["paths"]
+    upload = paths["/api/v1/cdn/upload"]["post"]["requestBody"]["content"]
+    assert list(upload) == ["multipart/form-data"]
+    assert upload["multipart/form-data"]["schema"]["properties"]["file"] == {"type": "string", "format": "binary"}
+    assert upload["multipart/form-data"]["schema"]["required"] == ["file"]
+    avatar = paths["/api/v1/system/upload-avatar"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    assert set(avatar["schema"]["properties"]) == {"avatar", "file"}
+    send = paths["/api/v1/channels/{channel_id}/send_message"]["post"]["requestBody"]["content"]
+    assert send["multipart/form-data"]["schema"]["properties"]["attachments"]["items"]["format"] == "binary"
+
+
+def test_security_follows_the_role_decorators(api):
+    paths = _document(api)["paths"]
+    assert "owner only" in paths["/api/v1/blocked-ips/block"]["post"]["description"]
+    assert "admin or owner" in paths["/api/v1/channels/create/"]["post"]["description"]
+    assert "security" not in paths["/api/v1/info"]["get"] and "401" not in paths["/api/v1/info"]["get"]["responses"]
+    assert "403" in paths["/api/v1/invites"]["get"]["responses"]

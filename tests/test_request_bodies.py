@@ -92,3 +92,33 @@ def test_lone_surrogates_are_refused_as_bad_input(api, owner, method, path, raw,
 def test_nul_characters_in_the_url_match_no_route(api, owner, path):
     method = "GET" if path.endswith("load_messages") else "PUT" if path.endswith("roles") else "DELETE"
     assert_error(api.call(method, path, token=owner["token"], json={"is_admin": True}), 404)
+
+
+def test_every_bad_field_is_listed_at_once_from_the_query_string(api, owner):
+    response = api.call("GET", "/api/v1/reports", token=owner["token"], query={"limit": "abc", "status": "nope"})
+    assert sorted(error_paths(response)) == ["limit", "status"]
+    body = response.get_json()
+    assert {e["message"] for e in body["errors"]} == {"must be an integer", "must be one of dismissed, open, resolved"}
+
+
+def test_form_fields_are_read_with_text_numbers_and_flags(api, owner):
+    response = api.call("POST", "/api/v1/channels/create/", token=owner["token"],
+                        data={"channel_name": "  formed  ", "is_private": "yes"})
+    assert response.status_code == 201
+    assert response.get_json()["channel_data"]["channel_name"] == "formed"
+    assert response.get_json()["channel_data"]["is_private"] is True
+    assert error_paths(api.call("POST", "/api/v1/channels/create/", token=owner["token"],
+                                data={"channel_name": "x", "is_private": "perhaps"})) == ["is_private"]
+
+
+def test_a_json_field_wins_over_the_same_query_parameter(api, owner):
+    response = api.call("POST", "/api/v1/channels/create/", token=owner["token"], json={"channel_name": "from-json"},
+                        query={"channel_name": "from-query"})
+    assert response.get_json()["channel_data"]["channel_name"] == "from-json"
+
+
+def test_a_missing_file_is_missing_file(api, owner):
+    response = api.call("POST", "/api/v1/cdn/upload", token=owner["token"], data={"directory": "uploads"},
+                        content_type="multipart/form-data")
+    body = assert_error(response, 400, "MISSING_FILE")
+    assert body["errors"] == [{"path": "file", "message": "is required"}]

@@ -20,6 +20,7 @@ from flask import current_app, g, request
 
 from ..cache import ProcessCache
 from ..database import Prepared
+from ..endpoint import mark_role
 from ..errors import APIError
 from ..extensions import db
 from ..ids import utcnow
@@ -181,6 +182,7 @@ def login_required(view):
     def wrapper(*args, **kwargs):
         current_caller()
         return view(*args, **kwargs)
+    mark_role(wrapper, "user")
     return wrapper
 
 
@@ -191,6 +193,7 @@ def staff_required(view):
         if not current_caller().is_staff:
             raise APIError(403, "Only admins and the server owner may do this", "MISSING_ACCESS")
         return view(*args, **kwargs)
+    mark_role(wrapper, "admin")
     return wrapper
 
 
@@ -200,4 +203,5 @@ def owner_required(view):
         if not current_caller().is_owner:
             raise APIError(403, "Only the server owner may do this", "MISSING_ACCESS")
         return view(*args, **kwargs)
+    mark_role(wrapper, "owner")
     return wrapper

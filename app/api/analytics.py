@@ -11,8 +11,8 @@ from ..extensions import db
 from ..ids import iso, utcnow
 from ..models import AuditEvent, ChartBucket, User
 from ..models.users import STATUSES
-from ..openapi import doc
-from ..params import Params
+from ..endpoint import endpoint
+from ..fields import Fields, Integer, Text
 from .responses import ok
 from .system import bp
 
@@ -39,14 +39,15 @@ CHARTS = {
     "online-users": ("online", "Online users (peak)"),
     "channel-creation": ("channels", "New channels"),
 }
-PERIOD_CHOICES = set(charts.PERIODS)
+Period = Text(choices=tuple(charts.PERIODS))
 
 
-def _period(default: str = "daily") -> tuple[str, charts.Period]:
-    params = Params()
-    name = params.text("period", required=False, default=default, max_len=16, choices=PERIOD_CHOICES)
-    params.done()
-    return name, charts.PERIODS[name]
+class ChartQuery(Fields):
+    period: Period = "daily"
+
+
+class OverviewQuery(Fields):
+    period: Period = "24h"
 
 
 def _series_chart(chart_type: str, period_name: str, period: charts.Period) -> tuple[dict, dict]:
@@ -74,8 +75,8 @@ def _status_chart() -> tuple[dict, dict]:
     return {"labels": labels, "datasets": [dataset]}, raw
 
 
-def chart(chart_type: str):
-    period_name, period = _period()
+def chart(query: ChartQuery, chart_type: str):
+    period_name, period = query.period, charts.PERIODS[query.period]
     data, raw = _status_chart() if chart_type == "user-status" else _series_chart(chart_type, period_name, period)
     return ok(chart_data={"chart_type": chart_type, "period": period_name, **data}, raw_stats=raw)
 
@@ -85,35 +86,34 @@ for _chart_type in (*CHARTS, "user-status"):
                 f"Chart of {_chart_type.replace('-', ' ')} from stored aggregates")
     bp.add_url_rule(f"/charts/{_chart_type}", f"chart_{_chart_type.replace('-', '_')}", methods=["GET", "POST"],
                     defaults={"chart_type": _chart_type},
-                    view_func=doc(_summary + " (admin or owner); period: 1h|24h|7d|30d|90d|1y|hourly|daily|"
-                                  "weekly|monthly", {"period": "str"}, auth="admin", tag=TAG)(staff_required(chart)))
+                    view_func=staff_required(endpoint(_summary + " (admin or owner)", ChartQuery, tag=TAG)(chart)))
+
+
+class ActivityQuery(Fields):
+    limit: Integer(1, 100) = 10
 
 
 @bp.route("/recent-activity", methods=["GET", "POST"])
-@doc("Newest audit events: sign-ups, sign-ins, channels, membership, settings, IP blocks, task runs",
-     {"limit": "int"}, auth="admin", tag=TAG)
 @staff_required
-def recent_activity():
-    params = Params()
-    limit = params.integer("limit", default=10, minimum=1, maximum=100)
-    params.done()
-    events = db.session.scalars(sa.select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit))
+@endpoint("Newest audit events: sign-ups, sign-ins, channels, membership, settings, IP blocks, task runs",
+          ActivityQuery, tag=TAG)
+def recent_activity(query: ActivityQuery):
+    events = db.session.scalars(sa.select(AuditEvent).order_by(AuditEvent.id.desc()).limit(query.limit))
     return ok(activities=[activity_entry(event) for event in events])
 
 
 @bp.route("/activity-metrics", methods=["GET", "POST"])
-@doc("Users, channels, messages in the last hour, active and online users", auth="admin", tag=TAG)
 @staff_required
+@endpoint("Users, channels, messages in the last hour, active and online users", tag=TAG)
 def activity_metrics():
     return ok(activity_metrics=analytics.activity_metrics())
 
 
 @bp.route("/server-overview", methods=["GET", "POST"])
-@doc("Totals and recent activity; messages_this_period follows period (default 24h)", {"period": "str"},
-     auth="admin", tag=TAG)
 @staff_required
-def server_overview():
-    period_name, period = _period("24h")
+@endpoint("Totals and recent activity; messages_this_period follows period", OverviewQuery, tag=TAG)
+def server_overview(query: OverviewQuery):
+    period_name, period = query.period, charts.PERIODS[query.period]
     now = utcnow()
     since = charts.bucket_starts(period, now)[0]
     stats = analytics.server_stats()

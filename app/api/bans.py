@@ -12,8 +12,8 @@ from ..extensions import db
 from ..ids import iso, new_uuid, utcnow
 from ..messaging import events
 from ..models import Ban, TaskRun, User
-from ..openapi import doc
-from ..params import Params
+from ..endpoint import endpoint
+from ..fields import Fields, Integer, Text
 from ..realtime.connection import CLOSE_BANNED
 from .responses import ok
 from .users import bp as users_bp
@@ -21,7 +21,8 @@ from .users import bp as users_bp
 bp = Blueprint("bans", __name__, url_prefix="/api/v1/bans")
 TAG = "moderation"
 MAX_BAN_SECONDS = 10 * 365 * 24 * 3600
-REFUSALS = {403: "The owner, an admin (unless you are the owner) or yourself", 404: "Unknown user"}
+REFUSALS = {403: "CANNOT_MODERATE_OWNER, CANNOT_MODERATE_ADMIN (unless you are the owner) or CANNOT_MODERATE_SELF",
+            404: "UNKNOWN_USER"}
 
 
 def _target(user_id: str) -> User:
@@ -32,9 +33,8 @@ def _target(user_id: str) -> User:
 
 
 @bp.get("", strict_slashes=False)
-@doc("Active bans (admin or owner); a temporary ban past its end is not listed", auth="admin", tag=TAG,
-     responses={200: "bans"})
 @staff_required
+@endpoint("Active bans (admin or owner); a temporary ban past its end is not listed", statuses={200: "bans"}, tag=TAG)
 def list_bans():
     active = sa.or_(Ban.expires_at.is_(None), Ban.expires_at > utcnow())
     rows = db.session.execute(sa.select(Ban, User.username).join(User, User.id == Ban.user_id).where(active)
@@ -42,17 +42,18 @@ def list_bans():
     return ok(bans=[ban.to_dict(username) for ban, username in rows])
 
 
+class BanOrder(Fields):
+    reason: Text(max_len=500) = ""
+    delete_messages: Text(choices=moderation.DELETE_CHOICES, description="How far back to delete their messages") = "none"
+    duration: Integer(1, MAX_BAN_SECONDS, description="Seconds; permanent when absent") = None
+
+
 @users_bp.post("/<user_id>/ban")
-@doc("Ban a user: tokens revoked, sockets closed (4003), optional message deletion and duration",
-     {"reason": "str", "delete_messages": "str", "duration": "int"}, auth="admin", tag=TAG,
-     responses={200: "Banned", 400: "Invalid field", **REFUSALS})
 @staff_required
-def ban_user(user_id: str):
-    params = Params()
-    reason = params.text("reason", required=False, default="", max_len=500)
-    window = params.text("delete_messages", required=False, default="none", choices=set(moderation.DELETE_CHOICES))
-    duration = params.integer("duration", minimum=1, maximum=MAX_BAN_SECONDS)
-    params.done()
+@endpoint("Ban a user: tokens revoked, sockets closed (4003), optional message deletion and duration", BanOrder,
+          {200: "Banned", **REFUSALS}, tag=TAG)
+def ban_user(form: BanOrder, user_id: str):
+    reason, window, duration = form.reason, form.delete_messages, form.duration
     actor, target = current_caller(), _target(user_id)
     ban, digests = moderation.ban(actor, target, reason, window, duration)
     run = None
@@ -74,8 +75,8 @@ def ban_user(user_id: str):
 
 
 @users_bp.delete("/<user_id>/ban")
-@doc("Lift a ban (admin or owner)", auth="admin", tag=TAG, responses={200: "Unbanned", 404: "Not banned"})
 @staff_required
+@endpoint("Lift a ban (admin or owner)", statuses={200: "Unbanned", 404: "UNKNOWN_USER or NOT_BANNED"}, tag=TAG)
 def unban_user(user_id: str):
     target = _target(user_id)
     if not moderation.lift_ban(target.id):
@@ -86,16 +87,17 @@ def unban_user(user_id: str):
     return ok(message="User unbanned")
 
 
+class TimeoutOrder(Fields):
+    duration: Integer(1, 10 ** 9, description=f"Seconds; over {moderation.MAX_TIMEOUT} is TIMEOUT_TOO_LONG")
+    reason: Text(max_len=500) = ""
+
+
 @users_bp.post("/<user_id>/timeout")
-@doc("Time a user out: they read but cannot send, edit or react until it ends (at most 28 days)",
-     {"duration": "int*", "reason": "str"}, auth="admin", tag=TAG,
-     responses={200: "Timed out", 400: "Invalid duration; TIMEOUT_TOO_LONG over 28 days", **REFUSALS})
 @staff_required
-def timeout_user(user_id: str):
-    params = Params()
-    duration = params.integer("duration", required=True, minimum=1, maximum=10 ** 9)
-    reason = params.text("reason", required=False, default="", max_len=500)
-    params.done()
+@endpoint("Time a user out: they read but cannot send, edit or react until it ends (at most 28 days)", TimeoutOrder,
+          {200: "Timed out", 400: "TIMEOUT_TOO_LONG: over 28 days", **REFUSALS}, tag=TAG)
+def timeout_user(form: TimeoutOrder, user_id: str):
+    duration, reason = form.duration, form.reason
     if duration > moderation.MAX_TIMEOUT:
         raise APIError(400, f"A timeout lasts at most {moderation.MAX_TIMEOUT} seconds (28 days)", "TIMEOUT_TOO_LONG")
     target = _target(user_id)
@@ -107,8 +109,9 @@ def timeout_user(user_id: str):
 
 
 @users_bp.delete("/<user_id>/timeout")
-@doc("Lift a timeout early (admin or owner)", auth="admin", tag=TAG, responses={200: "Lifted", 404: "Not timed out"})
 @staff_required
+@endpoint("Lift a timeout early (admin or owner)", statuses={200: "Lifted", 404: "UNKNOWN_USER or NOT_TIMED_OUT"},
+          tag=TAG)
 def lift_timeout(user_id: str):
     target = _target(user_id)
     if not moderation.lift_timeout(target):

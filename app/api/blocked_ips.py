@@ -8,20 +8,28 @@ from ..accounts.auth import current_caller, owner_required
 from ..errors import APIError, ValidationError
 from ..extensions import db
 from ..models import BlockedIP
-from ..openapi import doc
-from ..params import Params
+from ..endpoint import endpoint
+from ..fields import Fields, Text
 from .responses import ok
 
 bp = Blueprint("blocked_ips", __name__, url_prefix="/api/v1/blocked-ips")
 
 
-def _network(params: Params, value: str | None = None) -> str | None:
-    """The normalised network of the ip parameter (or of value, from the URL)."""
-    if value is None:
-        value = params.text("ip", max_len=64, strip=True, min_len=1)
-    elif len(value) > 64:
-        params.errors.append({"path": "ip", "message": "must be at most 64 characters"})
-    params.done()
+Address = Text(max_len=64, min_len=1, strip=True, description="An IPv4 or IPv6 address or a CIDR range")
+
+
+class Unblock(Fields):
+    ip: Address
+
+
+class Block(Unblock):
+    reason: Text(max_len=500, strip=True) = ""
+
+
+def _network(value: str) -> str:
+    """The normalised network of an address or range."""
+    if len(value) > 64:
+        raise ValidationError([{"path": "ip", "message": "must be at most 64 characters"}])
     try:
         return str(addresses.parse_network(value))
     except ValueError:
@@ -29,21 +37,20 @@ def _network(params: Params, value: str | None = None) -> str | None:
 
 
 @bp.route("/list", methods=["GET", "POST"])
-@doc("Every blocked address and range", auth="owner", responses={200: "blocked_ips"})
 @owner_required
+@endpoint("Every blocked address and range", statuses={200: "blocked_ips"})
 def list_blocked():
     rows = db.session.scalars(sa.select(BlockedIP).order_by(BlockedIP.blocked_at, BlockedIP.network))
     return ok(blocked_ips=[row.to_dict() for row in rows])
 
 
 @bp.post("/block")
-@doc("Block an address or CIDR range on every route and WebSocket", {"ip": "str*", "reason": "str"},
-     auth="owner", responses={201: "Blocked", 400: "Invalid address or your own address", 409: "Already blocked"})
 @owner_required
-def block():
-    params = Params()
-    reason = params.text("reason", required=False, default="", max_len=500, strip=True)
-    network = _network(params)
+@endpoint("Block an address or CIDR range on every route and WebSocket", Block,
+          {201: "Blocked", 400: "An invalid address, or CANNOT_BLOCK_SELF", 409: "IP_ALREADY_BLOCKED"})
+def block(form: Block):
+    reason = form.reason
+    network = _network(form.ip)
     mine = addresses.client_address()
     if mine is not None and mine in addresses.parse_network(network):
         raise APIError(400, "Refusing to block your own current address", "CANNOT_BLOCK_SELF")
@@ -58,19 +65,19 @@ def block():
 
 
 @bp.post("/unblock")
-@doc("Unblock an address or range exactly as it was blocked", {"ip": "str*"}, auth="owner",
-     responses={200: "Unblocked", 404: "Not blocked"})
 @owner_required
-def unblock():
-    return _unblock(_network(Params()))
+@endpoint("Unblock an address or range exactly as it was blocked", Unblock,
+          {200: "Unblocked", 400: "An invalid address", 404: "IP_NOT_BLOCKED"})
+def unblock(form: Unblock):
+    return _unblock(_network(form.ip))
 
 
 @bp.delete("/unblock/<path:ip>")
-@doc("Unblock an address or range; a range's slash URL-encoded (10.0.0.0%2F8)", auth="owner",
-     responses={200: "Unblocked", 400: "Invalid address", 404: "Not blocked"})
 @owner_required
+@endpoint("Unblock an address or range; a range's slash URL-encoded (10.0.0.0%2F8)",
+          statuses={200: "Unblocked", 400: "An invalid address", 404: "IP_NOT_BLOCKED"})
 def unblock_by_path(ip: str):
-    return _unblock(_network(Params(), ip.strip()))
+    return _unblock(_network(ip.strip()))
 
 
 def _unblock(network: str):

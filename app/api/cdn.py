@@ -3,7 +3,7 @@
 Files themselves are served under this prefix too (/file/<path>, routed in api/cdn_serve.py).
 """
 import sqlalchemy as sa
-from flask import Blueprint, request
+from flask import Blueprint
 from sqlalchemy.exc import IntegrityError
 
 from ..accounts.auth import current_caller, owner_required
@@ -15,32 +15,36 @@ from ..files import intake
 from ..files.store import get_storage
 from ..ids import iso
 from ..models import FileRef, StoredFile
-from ..openapi import doc
-from ..params import Params
+from ..endpoint import endpoint
+from ..fields import File, Fields, Flag, Integer, Text
 from .responses import ok
 
 bp = Blueprint("cdn", __name__, url_prefix="/api/v1/cdn")
 
 
-def uploaded_file(*names: str):
-    """The first non-empty file field among names; 400 when there is none."""
+def first_file(form: Fields, *names: str):
+    """The first file sent among the form's fields names; 400 MISSING_FILE when there is none."""
     for name in names:
-        upload = request.files.get(name)
-        if upload is not None and upload.filename:
+        upload = getattr(form, name)
+        if upload is not None:
             return upload
     raise APIError(400, f"Send the file as a multipart form field named {names[0]!r}", "MISSING_FILE",
                    errors=[{"path": names[0], "message": "is required"}])
 
 
+class Upload(Fields):
+    file: File
+    directory: Text(choices=intake.DIRECTORIES) = "uploads"
+
+
 @bp.post("/upload")
-@doc("Upload a file to the CDN (owner)", {"file": "file*", "directory": "str"}, auth="owner",
-     responses={201: "url and is_duplicate", 413: "Too large", 415: "Type not accepted"})
 @owner_required
-def upload():
-    params = Params()
-    directory = params.text("directory", required=False, default="uploads", choices=set(intake.DIRECTORIES))
-    params.done()
-    received = intake.receive(uploaded_file("file"), images_only=directory in intake.IMAGE_DIRECTORIES)
+@endpoint("Upload a file to the CDN (owner)", Upload,
+          {201: "url and is_duplicate", 400: "MISSING_FILE or EMPTY_FILE", 413: "FILE_TOO_LARGE",
+           415: "UNSUPPORTED_FILE_TYPE"})
+def upload(form: Upload):
+    directory = form.directory
+    received = intake.receive(form.file, images_only=directory in intake.IMAGE_DIRECTORIES)
     ref, duplicate = intake.store(received, "cdn_upload", directory)
     db.session.commit()
     intake.process_later([received], "upload")
@@ -48,17 +52,19 @@ def upload():
     return ok(201, message=message, url=intake.url_of(ref), is_duplicate=duplicate)
 
 
+class FileListing(Fields):
+    directory: Text(choices=(*intake.DIRECTORIES, "all")) = None
+    all: Flag = False
+    limit: Integer(1, 5000) = 500
+    offset: Integer(0, 10_000_000) = 0
+
+
 @bp.post("/files")
-@doc("List stored files by directory, or all of them (owner)",
-     {"directory": "str", "all": "bool", "limit": "int", "offset": "int"}, auth="owner", responses={200: "files"})
 @owner_required
-def list_files():
-    params = Params()
-    directory = params.text("directory", required=False, choices={*intake.DIRECTORIES, "all"})
-    everything = params.flag("all") or directory == "all"
-    limit = params.integer("limit", default=500, minimum=1, maximum=5000)
-    offset = params.integer("offset", default=0, minimum=0, maximum=10_000_000)
-    params.done()
+@endpoint("List stored files by directory, or all of them (owner)", FileListing, {200: "files"})
+def list_files(form: FileListing):
+    directory, limit, offset = form.directory, form.limit, form.offset
+    everything = form.all or directory == "all"
     first_use = (sa.select(FileRef.path, sa.func.min(FileRef.id).label("ref_id"))
                  .group_by(FileRef.path).subquery())
     query = (sa.select(FileRef, StoredFile).join(first_use, FileRef.id == first_use.c.ref_id)
@@ -72,10 +78,11 @@ def list_files():
     return ok(files=listed)
 
 
-def _file_from_url() -> tuple[str, StoredFile]:
-    params = Params()
-    file_url = params.text("file_url", max_len=2048)
-    params.done()
+class FileURL(Fields):
+    file_url: Text(max_len=2048, description="The file's URL as the server gave it")
+
+
+def _file_from_url(file_url: str) -> tuple[str, StoredFile]:
     path = intake.path_of_url(file_url)
     found = intake.lookup(path)
     if found is None:
@@ -84,11 +91,11 @@ def _file_from_url() -> tuple[str, StoredFile]:
 
 
 @bp.post("/file-info")
-@doc("Details of a stored file, with its SHA-256 and reference count (owner)", {"file_url": "str*"},
-     auth="owner", responses={200: "file_info", 404: "Unknown file"})
 @owner_required
-def file_info():
-    path, stored = _file_from_url()
+@endpoint("Details of a stored file, with its SHA-256 and reference count (owner)", FileURL,
+          {200: "file_info", 404: "UNKNOWN_FILE"})
+def file_info(form: FileURL):
+    path, stored = _file_from_url(form.file_url)
     kinds = dict(db.session.execute(sa.select(FileRef.kind, sa.func.count()).where(FileRef.sha256 == stored.sha256)
                                     .group_by(FileRef.kind)).all())
     return ok(file_info={
@@ -100,11 +107,11 @@ def file_info():
 
 
 @bp.post("/delete-file")
-@doc("Delete a file and unlink it everywhere it is used: avatars, banners, messages (owner)",
-     {"file_url": "str*"}, auth="owner", responses={200: "Deleted", 404: "Unknown file"})
 @owner_required
-def delete_file():
-    path, stored = _file_from_url()
+@endpoint("Delete a file and unlink it everywhere it is used: avatars, banners, messages (owner)", FileURL,
+          {200: "Deleted", 404: "UNKNOWN_FILE", 409: "FILE_IN_USE: used again meanwhile; retry"})
+def delete_file(form: FileURL):
+    path, stored = _file_from_url(form.file_url)
     unlinked = intake.unlink_everywhere(stored.sha256)
     db.session.delete(stored)
     try:
@@ -119,9 +126,9 @@ def delete_file():
 
 
 @bp.post("/cleanup-orphaned")
-@doc("Queue the orphan cleanup: files nothing references, past the grace period (owner)", auth="owner",
-     responses={202: "Queued: task_id and run_id"})
 @owner_required
+@endpoint("Queue the orphan cleanup: files nothing references, past the grace period (owner)",
+          statuses={202: "Queued: task_id and run_id", 409: "TASK_RUNNING: already running", 503: "QUEUE_UNAVAILABLE"})
 def cleanup_orphaned():
     record = queue_run("cdn_cleanup", current_caller().id)
     return ok(202, message="Orphan cleanup queued", task_id="cdn_cleanup", run_id=record.id, state=record.state)

@@ -11,7 +11,8 @@ from ..files import imaging, intake, variants
 from ..files.store import get_storage
 from ..messaging.messages import can_see, channel_row
 from ..models import FileRef
-from ..openapi import doc
+from ..endpoint import endpoint
+from ..fields import Fields, Integer, Text
 from ..urls import signature_valid
 from .cdn import bp as cdn_bp
 from .responses import ok
@@ -19,7 +20,18 @@ from .responses import ok
 bp = Blueprint("cdn_serve", __name__, url_prefix="/cdn")
 
 YEAR = 365 * 24 * 3600
-TRANSFORM_PARAMS = {"size": "int", "width": "int", "height": "int", "format": "str", "quality": "str"}
+
+
+class Transform(Fields):
+    """The image transforms of the query string (imaging.parse_transform applies them)."""
+
+    size: Integer(choices=imaging.SIZES, description="A square box; not with width or height") = None
+    width: Integer(1, imaging.MAX_DIMENSION) = None
+    height: Integer(1, imaging.MAX_DIMENSION) = None
+    format: Text(choices=tuple(imaging.FORMATS), fold_case=True, blank_is_absent=True) = None
+    quality: Text(choices=imaging.PUBLIC_QUALITIES, fold_case=True, blank_is_absent=True) = "high"
+    exp: Text(max_len=2048, description="A signed link's expiry (private channels' attachments)") = None
+    sig: Text(max_len=2048, description="A signed link's signature") = None
 
 
 def _not_found():
@@ -44,11 +56,12 @@ def _check_access(ref: FileRef) -> bool:
     return True
 
 
-@doc("Serve a stored file; images accept size, width/height, format and quality transforms",
-     TRANSFORM_PARAMS, auth=None, tag="cdn_serve",
-     responses={200: "The file", 202: "Transform in progress: retry", 206: "Partial content", 304: "Not modified",
-                404: "Unknown file, or a private channel's attachment"})
-def serve(file_path: str):
+@endpoint("Serve a stored file; images accept size, width/height, format and quality transforms", Transform,
+          {200: ("The file", "application/octet-stream"), 202: "Transform in progress: retry",
+           206: ("Partial content", "application/octet-stream"), 304: ("Not modified", None),
+           400: "NOT_AN_IMAGE: transforms apply to images only", 404: "Unknown file, or a private channel's attachment",
+           416: "Range not satisfiable"}, tag="cdn_serve")
+def serve(_query: Transform, file_path: str):
     # The path never reaches the filesystem: it must match the only shape we create, then a
     # reference row, and the bytes are found by the row's digest.
     found = intake.lookup(file_path)

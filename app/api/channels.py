@@ -2,7 +2,7 @@
 import re
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response
 from sqlalchemy.exc import IntegrityError
 
 from ..accounts.auth import Caller, current_caller, login_required, staff_required
@@ -12,42 +12,48 @@ from ..extensions import db
 from ..messaging import channel_rules, edits, events, messages, send
 from ..messaging.frames import serialize
 from ..models import Channel, ChannelMember, User
-from ..openapi import doc
-from ..params import Params
+from ..endpoint import endpoint
+from ..fields import Fields, Files, Flag, Integer, Text
 from ..realtime.audience import channel_audience
 from .responses import ok
 
 bp = Blueprint("channels", __name__, url_prefix="/api/v1/channels")
 
 CHANNEL_NAME_RE = re.compile(r"[^\x00-\x1f\x7f]{1,64}")
-CURSOR_RE = messages.MESSAGE_ID_RE
+ChannelName = Text(max_len=64, min_len=1, strip=True, pattern=CHANNEL_NAME_RE,
+                   pattern_message="must not contain control characters")
+MessageCursor = Text(max_len=36, pattern=messages.MESSAGE_ID_RE, pattern_message="must be a message_id")
 
 
 @bp.get("", strict_slashes=False)
-@doc("What the channels API offers", auth=None)
+@endpoint("What the channels API offers")
 def info():
     return ok(message="Channels API: list, create, delete, membership, messages and read state. See /docs.")
 
 
 @bp.route("/list/", methods=["GET", "POST"], strict_slashes=False)
-@doc("Channels you may see, with your unread counts", responses={200: "channels"})
 @login_required
+@endpoint("Channels you may see, with your unread counts", statuses={200: "channels"})
 def list_channels():
     return ok(channels=messages.channel_list(current_caller()))
 
 
-@bp.post("/create/", strict_slashes=False)
-@doc("Create a channel (admin or owner)", {"channel_name": "str*", "is_private": "bool"}, auth="admin",
-     responses={201: "Channel created", 409: "Name taken"})
-@staff_required
-def create_channel():
-    params = Params()
-    name = params.text("channel_name", strip=True, min_len=1, max_len=64, pattern=CHANNEL_NAME_RE,
-                       pattern_message="must not contain control characters")
-    is_private = params.flag("is_private")
+def _name_key_fits(name: str | None) -> None:
     if name and len(name.lower()) > 64:  # lower-casing may lengthen text ("İ"): name_key holds 64
-        params.errors.append({"path": "channel_name", "message": "must be at most 64 characters"})
-    params.done()
+        raise ValidationError([{"path": "channel_name", "message": "must be at most 64 characters"}])
+
+
+class NewChannel(Fields):
+    channel_name: ChannelName
+    is_private: Flag = False
+
+
+@bp.post("/create/", strict_slashes=False)
+@staff_required
+@endpoint("Create a channel (admin or owner)", NewChannel, {201: "Channel created", 409: "CHANNEL_NAME_TAKEN"})
+def create_channel(form: NewChannel):
+    name, is_private = form.channel_name, form.is_private
+    _name_key_fits(name)
     taken = APIError(409, "A channel with this name already exists", "CHANNEL_NAME_TAKEN")
     if db.session.scalar(sa.select(Channel.id).where(Channel.name_key == name.lower())):
         raise taken
@@ -63,8 +69,8 @@ def create_channel():
 
 
 @bp.delete("/<channel_id>/delete")
-@doc("Delete a channel and its history (admin or owner)", auth="admin", responses={200: "Deleted", 404: "Unknown"})
 @staff_required
+@endpoint("Delete a channel and its history (admin or owner)", statuses={200: "Deleted", 404: "UNKNOWN_CHANNEL"})
 def delete_channel(channel_id: str):
     channel = messages.visible_channel(current_caller(), channel_id)
     audience = channel_audience(channel)  # members are gone after the delete
@@ -75,26 +81,22 @@ def delete_channel(channel_id: str):
     return ok(message=f"Channel ID: '{channel_id}' deleted successfully")
 
 
+class ChannelChange(Fields):
+    channel_name: ChannelName = None
+    description: Text(max_len=1024) = None
+    is_private: Flag = None
+    slow_mode: Integer(0, channel_rules.MAX_SLOW_MODE, description="Seconds between a user's messages") = None
+    read_only: Flag = None
+
+
 @bp.put("/<channel_id>/update")
-@doc("Change a channel's name, description, privacy, slow_mode (0 to 21600 s) or read_only (admin or owner)",
-     {"channel_name": "str", "description": "str", "is_private": "bool", "slow_mode": "int", "read_only": "bool"},
-     auth="admin", responses={200: "channel_data", 400: "Invalid field", 404: "Unknown channel", 409: "Name taken"})
 @staff_required
-def update_channel(channel_id: str):
-    params = Params()
-    changes = {
-        "channel_name": params.text("channel_name", required=False, strip=True, min_len=1, max_len=64,
-                                    pattern=CHANNEL_NAME_RE, pattern_message="must not contain control characters"),
-        "description": params.text("description", required=False, max_len=1024),
-        "is_private": params.flag("is_private", default=None),
-        "slow_mode": params.integer("slow_mode", minimum=0, maximum=channel_rules.MAX_SLOW_MODE),
-        "read_only": params.flag("read_only", default=None),
-    }
-    name = changes["channel_name"]
-    if name and len(name.lower()) > 64:
-        params.errors.append({"path": "channel_name", "message": "must be at most 64 characters"})
-    params.done()
-    changes = {field: value for field, value in changes.items() if value is not None}
+@endpoint("Change a channel's name, description, privacy, slow_mode or read_only (admin or owner)", ChannelChange,
+          {200: "channel_data", 400: "INVALID_FORM_BODY: a field breaks its rule, or nothing to change",
+           404: "UNKNOWN_CHANNEL", 409: "CHANNEL_NAME_TAKEN"})
+def update_channel(form: ChannelChange, channel_id: str):
+    _name_key_fits(form.channel_name)
+    changes = {field: value for field, value in form.model_dump().items() if value is not None}
     if not changes:
         raise ValidationError([{"path": "body", "message": "send at least one setting to change"}])
     channel = messages.visible_channel(current_caller(), channel_id)
@@ -111,12 +113,18 @@ def update_channel(channel_id: str):
     return ok(message="Channel updated successfully", updated_fields=fields, channel_data=row.to_dict())
 
 
-def _member_target(channel_id: str, *names: str) -> tuple[messages.ChannelRow, User]:
-    params = Params()
-    value = next((v for v in (params.text(n, required=False, max_len=64) for n in names) if v), None)
-    if value is None:
-        params.errors.append({"path": names[0], "message": "is required"})
-    params.done()
+class NewMember(Fields):
+    to_add_user_id: Text(max_len=64)
+
+
+class OldMember(Fields):
+    to_remove_user_id: Text(max_len=64, description="Required unless user_id is sent") = None
+    user_id: Text(max_len=64, description="The same as to_remove_user_id") = None
+
+
+def _member_target(channel_id: str, value: str | None, name: str) -> tuple[messages.ChannelRow, User]:
+    if not value:
+        raise ValidationError([{"path": name, "message": "is required"}])
     channel = messages.visible_channel(current_caller(), channel_id)
     user = db.session.get(User, value)
     if user is None:
@@ -127,12 +135,15 @@ def _member_target(channel_id: str, *names: str) -> tuple[messages.ChannelRow, U
     return channel, user
 
 
+MEMBER_STATUSES = {400: "CHANNEL_NOT_PRIVATE: membership applies to private channels",
+                   404: "UNKNOWN_CHANNEL or UNKNOWN_USER"}
+
+
 @bp.put("/<channel_id>/add_user")
-@doc("Add a user to a private channel (admin or owner)", {"to_add_user_id": "str*"}, auth="admin",
-     responses={200: "Added", 404: "Unknown channel or user"})
 @staff_required
-def add_user(channel_id: str):
-    channel, user = _member_target(channel_id, "to_add_user_id")
+@endpoint("Add a user to a private channel (admin or owner)", NewMember, {200: "Added", **MEMBER_STATUSES})
+def add_user(form: NewMember, channel_id: str):
+    channel, user = _member_target(channel_id, form.to_add_user_id, "to_add_user_id")
     if db.session.get(ChannelMember, (channel.id, user.id)) is None:
         db.session.add(ChannelMember(channel_id=channel.id, user_id=user.id))
         audit.record("member_added", "Member added", f"{user.username} joined #{channel.name}", channel_id=channel.id)
@@ -144,11 +155,11 @@ def add_user(channel_id: str):
 
 
 @bp.delete("/<channel_id>/remove_user")
-@doc("Remove a user from a private channel (admin or owner)", {"to_remove_user_id": "str*", "user_id": "str"},
-     auth="admin", responses={200: "Removed", 404: "Unknown channel, user or membership"})
 @staff_required
-def remove_user(channel_id: str):
-    channel, user = _member_target(channel_id, "to_remove_user_id", "user_id")
+@endpoint("Remove a user from a private channel (admin or owner)", OldMember,
+          {200: "Removed", **MEMBER_STATUSES, 404: "UNKNOWN_CHANNEL, UNKNOWN_USER or UNKNOWN_MEMBER"})
+def remove_user(form: OldMember, channel_id: str):
+    channel, user = _member_target(channel_id, form.to_remove_user_id or form.user_id, "to_remove_user_id")
     membership = db.session.get(ChannelMember, (channel.id, user.id))
     if membership is None:
         raise APIError(404, "The user is not a member of this channel", "UNKNOWN_MEMBER")
@@ -159,20 +170,20 @@ def remove_user(channel_id: str):
     return ok(message=f"User ID: '{user.id}' removed from Channel ID: '{channel.id}'")
 
 
+class History(Fields):
+    page: Integer(1, 1_000_000, description="1 is the newest page") = 1
+    messages_per_page: Integer(1, "MESSAGES_PER_PAGE_MAX") = 20
+    before: MessageCursor = None
+    after: MessageCursor = None
+    limit: Integer(1, "CURSOR_LIMIT_MAX", description="With before or after") = 50
+
+
 @bp.get("/<channel_id>/load_messages")
-@doc("Message history: page 1 is the newest; or before/after cursors with limit",
-     {"page": "int", "messages_per_page": "int", "before": "str", "after": "str", "limit": "int"},
-     responses={200: "messages", 404: "Unknown channel"})
 @login_required
-def load_messages(channel_id: str):
-    config = current_app.config
-    params = Params()
-    page = params.integer("page", default=1, minimum=1, maximum=1_000_000)
-    per_page = params.integer("messages_per_page", default=20, minimum=1, maximum=config["MESSAGES_PER_PAGE_MAX"])
-    before = params.text("before", required=False, max_len=36, pattern=CURSOR_RE, pattern_message="must be a message_id")
-    after = params.text("after", required=False, max_len=36, pattern=CURSOR_RE, pattern_message="must be a message_id")
-    limit = params.integer("limit", default=50, minimum=1, maximum=config["CURSOR_LIMIT_MAX"])
-    params.done()
+@endpoint("Message history: page 1 is the newest; or before/after cursors with limit", History,
+          {200: "messages", 404: "UNKNOWN_CHANNEL"})
+def load_messages(query: History, channel_id: str):
+    page, per_page, before, after, limit = query.page, query.messages_per_page, query.before, query.after, query.limit
     me = current_caller()
     channel = messages.visible_channel(me, channel_id)
     if before or after:
@@ -182,43 +193,41 @@ def load_messages(channel_id: str):
     return ok(messages=serialize(rows, me.id))
 
 
-def _uploaded_attachments() -> list:
-    if request.mimetype != "multipart/form-data":  # files come only in a multipart form
-        return []
-    return [f for f in request.files.getlist("attachments") if f and f.filename]
+class NewMessage(Fields):
+    message: Text(max_len=1_000_000) = ""
+    attachments: Files = []
+    reply_to: Text(max_len=64, description="A message_id of the same channel") = None
 
 
 @bp.post("/<channel_id>/send_message")
-@doc("Send a message (JSON or multipart form with attachments); reply_to answers a message of the channel",
-     {"message": "str", "attachments": "files", "reply_to": "str"},
-     responses={201: "Sent", 400: "Empty, too long, or a reply to another channel",
-                404: "Unknown channel or reply_to"})
 @login_required
-def send_message(channel_id: str):
-    params = Params()
-    text = params.text("message", required=False, default="", max_len=1_000_000)
-    reply_to = params.text("reply_to", required=False, max_len=64) or None
-    params.done()
-    message = send.send_message(current_caller(), channel_id, text, _uploaded_attachments(), reply_to)
+@endpoint("Send a message (JSON, or a multipart form with attachments); reply_to answers a message of the channel",
+          NewMessage, {201: "Sent", 400: "Empty, too long, or a reply to another channel",
+                       403: "READ_ONLY_CHANNEL or TIMED_OUT", 404: "UNKNOWN_CHANNEL or an unknown reply_to",
+                       413: "An attachment is too large", 415: "An attachment's type is not accepted",
+                       429: "SLOW_MODE: wait before sending again"})
+def send_message(form: NewMessage, channel_id: str):
+    message = send.send_message(current_caller(), channel_id, form.message, form.attachments, form.reply_to or None)
     return ok(201, message="message sent successfully", message_id=message.id, attachments=message.attachments)
 
 
-def _named_message(channel_id: str) -> tuple[Caller, messages.ChannelRow, messages.MessageRow]:
+class NamedMessage(Fields):
+    message_id: Text(max_len=36)
+
+
+def _named_message(channel_id: str, message_id: str) -> tuple[Caller, messages.ChannelRow, messages.MessageRow]:
     """The caller, the channel and the message named by the message_id parameter (404s else)."""
     me = current_caller()
-    params = Params()
-    message_id = params.text("message_id", max_len=36)
-    params.done()
     channel = messages.visible_channel(me, channel_id)
     return me, channel, messages.channel_message(channel, message_id)
 
 
 @bp.put("/<channel_id>/mark_message_as_read")
-@doc("Mark a message (and everything before it) read for you", {"message_id": "str*"},
-     responses={201: "Marked", 404: "Unknown channel or message"})
 @login_required
-def mark_message_as_read(channel_id: str):
-    me, channel, message = _named_message(channel_id)
+@endpoint("Mark a message (and everything before it) read for you", NamedMessage,
+          {201: "Marked", 404: "UNKNOWN_CHANNEL or UNKNOWN_MESSAGE"})
+def mark_message_as_read(form: NamedMessage, channel_id: str):
+    me, channel, message = _named_message(channel_id, form.message_id)
     messages.advance_read_state(me.id, channel.id, message.id)
     db.session.commit()
     events.read_receipt(me, channel, message.id)
@@ -226,10 +235,10 @@ def mark_message_as_read(channel_id: str):
 
 
 @bp.delete("/<channel_id>/delete_message")
-@doc("Delete a message: its sender, an admin or the owner", {"message_id": "str*"},
-     responses={204: "Deleted (empty body)", 403: "Not yours", 404: "Unknown channel or message"})
 @login_required
-def delete_message(channel_id: str):
-    me, channel, message = _named_message(channel_id)
+@endpoint("Delete a message: its sender, an admin or the owner", NamedMessage,
+          {204: ("Deleted (empty body)", None), 403: "Not yours", 404: "UNKNOWN_CHANNEL or UNKNOWN_MESSAGE"})
+def delete_message(form: NamedMessage, channel_id: str):
+    me, channel, message = _named_message(channel_id, form.message_id)
     edits.delete_message(me, channel, message)
     return Response(status=204)

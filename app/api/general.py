@@ -5,14 +5,14 @@ from flask import Blueprint
 from ..admin import server_info
 from ..extensions import db, redis
 from ..models import ServerSettings
-from ..openapi import doc
+from ..endpoint import endpoint
 from .responses import ok
 
 bp = Blueprint("general", __name__)
 
 
 @bp.get("/api/v1/info")
-@doc("Public summary of this server", auth=None)
+@endpoint("Public summary of this server")
 def info():
     settings = ServerSettings.get()
     db.session.commit()
@@ -20,13 +20,13 @@ def info():
 
 
 @bp.get("/healthz")
-@doc("Liveness: the process answers", auth=None)
+@endpoint("Liveness: the process answers")
 def healthz():
     return ok(status="ok")
 
 
 @bp.get("/readyz")
-@doc("Readiness: the database and Redis answer", auth=None, responses={200: "Ready", 503: "Not ready"})
+@endpoint("Readiness: the database and Redis answer", statuses={200: "Ready", 503: "Not ready"})
 def readyz():
     checks = {}
     try:

@@ -3,14 +3,14 @@ from flask import Blueprint, Response
 
 from .. import metrics
 from ..limits.addresses import client_ip
-from ..openapi import doc
+from ..endpoint import endpoint
 
 bp = Blueprint("metrics", __name__)
 
 
 @bp.get("/metrics")
-@doc("Prometheus metrics (loopback, METRICS_ALLOWED addresses or a METRICS_TOKEN bearer token)", auth=None,
-     responses={200: "Prometheus text format", 404: "Not an allowed address or token"})
+@endpoint("Prometheus metrics (loopback, METRICS_ALLOWED addresses or a METRICS_TOKEN bearer token)",
+          statuses={200: ("Prometheus text format", "text/plain"), 404: "Not an allowed address or token"})
 def prometheus_metrics():
     metrics.check_access(client_ip() or "")
     body, content_type = metrics.exposition()

@@ -9,32 +9,44 @@ from ..extensions import db
 from ..files import intake
 from ..ids import utcnow
 from ..models import ServerSettings
-from ..openapi import doc
+from ..endpoint import endpoint
+from ..fields import File, Fields
 from ..urls import absolute_url
-from .cdn import uploaded_file
+from .cdn import first_file
 from .responses import ok
 from .system import bp as system_bp
 from .users import bp as users_bp
 
 TAG = "uploads"  # the OpenAPI group these views are listed under
 
-IMAGE_RESPONSES = {201: "Stored: the new URL", 400: "Damaged image or no file", 413: "Too large",
-                   415: "Not a PNG, JPEG, GIF or WebP image"}
+IMAGE_RESPONSES = {201: "Stored: the new URL", 400: "MISSING_FILE, EMPTY_FILE or a damaged image",
+                   413: "FILE_TOO_LARGE", 415: "UNSUPPORTED_FILE_TYPE: not a PNG, JPEG, GIF or WebP image"}
 
 
-def _replace_image(kind: str, fields: tuple[str, str], owner: str | None) -> tuple[str, str]:
+# Each image comes in one multipart field of two accepted names; first_file() takes the first sent.
+class AvatarFile(Fields):
+    file: File = None
+    avatar: File = None
+
+
+class BannerFile(Fields):
+    file: File = None
+    banner: File = None
+
+
+def _replace_image(kind: str, upload, owner: str | None) -> tuple[str, str]:
     """Store an uploaded image as the one `kind` image of a user (or the server): (path, sha256)."""
-    received = intake.receive(uploaded_file(*fields), images_only=True)
+    received = intake.receive(upload, images_only=True)
     directory = "avatars" if kind.endswith("avatar") else "banners"
     intake.drop_refs(kind, owner)  # the previous image becomes an orphan unless used elsewhere
     ref, _duplicate = intake.store(received, kind, directory, user_id=owner)
     return intake.url_of(ref), ref.sha256
 
 
-def _user_image(field: str):
-    """The signed-in user's avatar or banner from the upload."""
+def _user_image(form: Fields, field: str):
+    """The signed-in user's avatar or banner from the upload (field "file", or named after it)."""
     me = current_user()
-    url, sha256 = _replace_image(field, ("file", field), me.id)
+    url, sha256 = _replace_image(field, first_file(form, "file", field), me.id)
     setattr(me, f"{field}_url", url)
     me.updated_at = utcnow()
     db.session.commit()
@@ -42,10 +54,11 @@ def _user_image(field: str):
     return ok(201, message=f"{field.capitalize()} updated successfully", **{f"{field}_url": url})
 
 
-def _server_image(field: str):
+def _server_image(form: Fields, field: str):
     """The server's avatar or banner from the upload (absolute, as server_info gives it)."""
+    upload = first_file(form, field, "file")
     settings = ServerSettings.get()
-    url, sha256 = _replace_image(f"server_{field}", (field, "file"), None)
+    url, sha256 = _replace_image(f"server_{field}", upload, None)
     setattr(settings, f"{field}_url", url)
     db.session.commit()
     settings_changed()
@@ -54,30 +67,56 @@ def _server_image(field: str):
 
 
 @users_bp.post("/profile/avatar")
-@doc("Upload your avatar (PNG, JPEG, GIF or WebP)", {"file": "file*"}, responses=IMAGE_RESPONSES, tag=TAG)
+
+
 @login_required
-def user_avatar():
-    return _user_image("avatar")
+
+
+@endpoint("Upload your avatar (PNG, JPEG, GIF or WebP) as the multipart field file (or avatar)", AvatarFile,
+          IMAGE_RESPONSES, tag=TAG)
+
+
+def user_avatar(form: AvatarFile):
+    return _user_image(form, "avatar")
 
 
 @users_bp.post("/profile/banner")
-@doc("Upload your banner (PNG, JPEG, GIF or WebP)", {"file": "file*"}, responses=IMAGE_RESPONSES, tag=TAG)
+
+
 @login_required
-def user_banner():
-    return _user_image("banner")
+
+
+@endpoint("Upload your banner (PNG, JPEG, GIF or WebP) as the multipart field file (or banner)", BannerFile,
+          IMAGE_RESPONSES, tag=TAG)
+
+
+def user_banner(form: BannerFile):
+    return _user_image(form, "banner")
 
 
 @system_bp.post("/upload-avatar")
-@doc("Upload the server's avatar (owner)", {"avatar": "file*", "file": "file"}, auth="owner",
-     responses=IMAGE_RESPONSES, tag=TAG)
+
+
 @owner_required
-def server_avatar():
-    return _server_image("avatar")
+
+
+@endpoint("Upload the server's avatar (owner) as the multipart field avatar (or file)", AvatarFile,
+          IMAGE_RESPONSES, tag=TAG)
+
+
+def server_avatar(form: AvatarFile):
+    return _server_image(form, "avatar")
 
 
 @system_bp.post("/upload-banner")
-@doc("Upload the server's banner (owner)", {"banner": "file*", "file": "file"}, auth="owner",
-     responses=IMAGE_RESPONSES, tag=TAG)
+
+
 @owner_required
-def server_banner():
-    return _server_image("banner")
+
+
+@endpoint("Upload the server's banner (owner) as the multipart field banner (or file)", BannerFile,
+          IMAGE_RESPONSES, tag=TAG)
+
+
+def server_banner(form: BannerFile):
+    return _server_image(form, "banner")

@@ -15,20 +15,20 @@ from ..extensions import db
 from ..ids import iso, utcnow
 from ..models import User
 from ..models.users import STATUSES
-from ..openapi import doc
-from ..params import Params
+from ..endpoint import endpoint
+from ..fields import Fields, Flag, Text
 from .responses import ok
 
 bp = Blueprint("users", __name__, url_prefix="/api/v1/users")
 
 
-def _credentials(with_invite: bool = False) -> tuple[str, str] | tuple[str, str, str | None]:
-    params = Params()
-    username = params.text("username", min_len=1, max_len=64)  # empty: a validation error, not a wrong password
-    password = params.text("password", min_len=1, max_len=1024)
-    invite_code = params.text("invite_code", required=False, max_len=64) if with_invite else None
-    params.done()
-    return (username, password, invite_code) if with_invite else (username, password)
+class Credentials(Fields):
+    username: Text(max_len=64, min_len=1)  # empty: a validation error, not a wrong password
+    password: Text(max_len=1024, min_len=1)
+
+
+class Signup(Credentials):
+    invite_code: Text(max_len=64) = None
 
 
 def _token_fields(user: User) -> dict:
@@ -37,13 +37,13 @@ def _token_fields(user: User) -> dict:
 
 
 @bp.post("/signup")
-@doc("Create an account; the first account of a fresh server becomes its owner. invite_code admits under "
-     "invite-only registration", {"username": "str*", "password": "str*", "invite_code": "str"}, auth=None,
-     responses={201: "Account created", 403: "INVITE_REQUIRED, REGISTRATION_CLOSED or INVALID_INVITE",
-                409: "Username taken"})
 @limiter.auth_limited
-def signup():
-    username, password, invite_code = _credentials(with_invite=True)
+@endpoint("Create an account; the first account of a fresh server becomes its owner. invite_code admits under "
+          "invite-only registration", Signup,
+          {201: "Account created", 400: "INVALID_FORM_BODY: username or password breaks the rules",
+           403: "INVITE_REQUIRED, REGISTRATION_CLOSED or INVALID_INVITE", 409: "USERNAME_TAKEN"})
+def signup(form: Signup):
+    username, password, invite_code = form.username, form.password, form.invite_code
     errors = []
     if not USERNAME_RE.fullmatch(username):
         errors.append({"path": "username", "message": USERNAME_RULE})
@@ -66,11 +66,11 @@ def signup():
 
 
 @bp.route("/signin", methods=["GET", "POST"])
-@doc("Sign in and receive a new auth_token", {"username": "str*", "password": "str*"}, auth=None,
-     responses={200: "Signed in", 401: "Wrong username or password", 403: "BANNED"})
 @limiter.auth_limited
-def signin():
-    username, password = _credentials()
+@endpoint("Sign in and receive a new auth_token", Credentials,
+          {200: "Signed in", 401: "INVALID_CREDENTIALS: wrong username or password", 403: "BANNED"})
+def signin(form: Credentials):
+    username, password = form.username, form.password
     user = db.session.scalar(sa.select(User).where(User.username_key == username.lower()))
     if not check_password(user, password):
         audit.record("signin_failed", "Failed sign-in", f"Wrong password for {username[:32]!r}", commit=True)
@@ -82,15 +82,17 @@ def signin():
     return ok(200, message="Signin successfully", **fields)
 
 
+class ProfileQuery(Fields):
+    user_id: Text(max_len=64) = None
+
+
 @bp.route("/profile", methods=["GET", "POST"])
-@doc("Your own profile, or another user's public profile with user_id", {"user_id": "str"},
-     responses={200: "user_data", 404: "Unknown user"})
 @login_required
-def profile():
+@endpoint("Your own profile, or another user's public profile with user_id", ProfileQuery,
+          {200: "user_data", 404: "UNKNOWN_USER"})
+def profile(query: ProfileQuery):
     me = current_user()
-    params = Params()
-    user_id = params.text("user_id", required=False, max_len=64)
-    params.done()
+    user_id = query.user_id
     if not user_id or user_id == me.id:
         return ok(user_data=me.private_dict())
     other = db.session.get(User, user_id)
@@ -99,27 +101,33 @@ def profile():
     return ok(user_data=other.public_dict())
 
 
+class ProfileChange(Fields):
+    new_username: Text(pattern=USERNAME_RE, pattern_message=USERNAME_RULE) = None
+    status: Text(choices=STATUSES) = None
+    about: Text(max_len=1000) = None
+    new_password: Text(max_len=1024) = None
+    old_password: Text(max_len=1024, description="Required with new_password") = None
+
+
 @bp.put("/profile")
-@doc("Update your profile; every field sent is applied. A new password signs out every other "
-     "session of the account (their tokens stop working, their sockets close with 4001); the "
-     "token of this request stays valid",
-     {"new_username": "str", "status": "str", "about": "str", "new_password": "str", "old_password": "str"},
-     responses={200: "Updated", 401: "Wrong old_password", 409: "Username taken"})
 @login_required
-def update_profile():
+@endpoint("Update your profile; every field sent is applied. A new password signs out every other "
+          "session of the account (their tokens stop working, their sockets close with 4001); the "
+          "token of this request stays valid", ProfileChange,
+          {200: "Updated", 400: "INVALID_FORM_BODY: a field breaks its rule, or nothing to update",
+           401: "INVALID_PASSWORD: wrong old_password", 409: "USERNAME_TAKEN"})
+def update_profile(form: ProfileChange):
     me = current_user()
-    params = Params()
-    new_username = params.text("new_username", required=False, pattern=USERNAME_RE, pattern_message=USERNAME_RULE)
-    status = params.text("status", required=False, choices=set(STATUSES))
-    about = params.text("about", required=False, max_len=1000)
-    new_password = params.text("new_password", required=False, max_len=1024)
-    old_password = params.text("old_password", required=False, max_len=1024)
+    new_username, status, about = form.new_username, form.status, form.about
+    new_password, old_password = form.new_password, form.old_password
+    errors = []
     if new_password is not None:
         if problem := password_problem(new_password):
-            params.errors.append({"path": "new_password", "message": problem})
+            errors.append({"path": "new_password", "message": problem})
         if old_password is None:
-            params.errors.append({"path": "old_password", "message": "is required to change the password"})
-    params.done()
+            errors.append({"path": "old_password", "message": "is required to change the password"})
+    if errors:
+        raise ValidationError(errors)
 
     updated, revoked = [], []
     if new_password is not None:
@@ -153,16 +161,17 @@ def update_profile():
     return ok(message="Profile updated successfully", updated_fields=updated)
 
 
+class PasswordCheck(Fields):
+    password: Text(max_len=1024)
+
+
 @bp.route("/profile/reset-auth-token", methods=["POST", "PUT"])
-@doc("Replace your auth_token; every older token stops working at once", {"password": "str*"},
-     responses={200: "New token", 401: "Wrong password"})
 @login_required
-def reset_auth_token():
+@endpoint("Replace your auth_token; every older token stops working at once", PasswordCheck,
+          {200: "New token", 401: "INVALID_PASSWORD: wrong password"})
+def reset_auth_token(form: PasswordCheck):
     me = current_user()
-    params = Params()
-    password = params.text("password", max_len=1024)
-    params.done()
-    if not check_password(me, password):
+    if not check_password(me, form.password):
         raise APIError(401, "Password is wrong", "INVALID_PASSWORD")
     revoked = revoke_tokens(me)
     fields = _token_fields(me)
@@ -174,21 +183,23 @@ def reset_auth_token():
 
 
 @bp.get("/list")
-@doc("Every account's public profile", responses={200: "users"})
 @login_required
+@endpoint("Every account's public profile", statuses={200: "users"})
 def list_users():
     users = db.session.scalars(sa.select(User).order_by(User.created_at, User.id)).all()
     return ok(users=[user.public_dict() for user in users])
 
 
+class RolesChange(Fields):
+    is_admin: Flag
+
+
 @bp.route("/<user_id>/roles", methods=["PUT", "POST"])
-@doc("Grant or revoke the admin role (owner only)", {"is_admin": "bool*"}, auth="owner",
-     responses={200: "Roles updated", 404: "Unknown user"})
 @owner_required
-def set_roles(user_id: str):
-    params = Params()
-    is_admin = params.flag("is_admin", required=True)
-    params.done()
+@endpoint("Grant or revoke the admin role (owner only)", RolesChange,
+          {200: "Roles updated", 400: "INVALID_TARGET: the owner's roles", 404: "UNKNOWN_USER"})
+def set_roles(form: RolesChange, user_id: str):
+    is_admin = form.is_admin
     user = db.session.get(User, user_id)
     if user is None:
         raise APIError(404, "User not found", "UNKNOWN_USER")

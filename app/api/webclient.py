@@ -12,7 +12,7 @@ from werkzeug.exceptions import NotFound
 from werkzeug.routing import PathConverter
 from werkzeug.security import safe_join
 
-from ..openapi import doc
+from ..endpoint import endpoint
 
 bp = Blueprint("webclient", __name__)
 
@@ -38,14 +38,15 @@ def _send(name: str, cache_control: str):
 
 
 @bp.get("/")
-@doc("The web client (WEB_CLIENT_DIR)", auth=None, responses={200: "index.html"})
+@endpoint("The web client (WEB_CLIENT_DIR)", statuses={200: ("index.html", "text/html"), 304: ("Not modified", None)})
 def index():
     return _send("index.html", REVALIDATE)
 
 
 @bp.get("/<client_path:path>")
-@doc("A file of the web client, or index.html for the client's own routes", auth=None,
-     responses={200: "The file, or index.html", 404: "A missing file, or a path outside the client"})
+@endpoint("A file of the web client, or index.html for the client's own routes",
+          statuses={200: ("The file, or index.html", "application/octet-stream"), 304: ("Not modified", None),
+                    404: "A missing file, or a path outside the client"})
 def client_file(path: str):
     root = current_app.config["WEB_CLIENT_DIR"]
     full = safe_join(root, path)

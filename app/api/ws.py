@@ -18,12 +18,12 @@ from ..accounts.auth import Caller, current_caller, request_token, token_digest
 from ..errors import APIError
 from ..extensions import db, sock
 from ..models import AuthToken, User
-from ..openapi import doc
+from ..endpoint import endpoint, role_checked_by_hook
 
 log = logging.getLogger(__name__)
 bp = Blueprint("ws", __name__)
 
-_RESPONSES = {101: "Switching protocols: live events follow", 401: "Missing, invalid or expired auth_token",
+_RESPONSES = {101: ("Switching protocols: live events follow", None),
               429: "TOO_MANY_SOCKETS: the account already holds MAX_SOCKETS_PER_USER open sockets"}
 
 
@@ -79,15 +79,16 @@ def forget(_exc=None):
 
 
 @sock.route("/ws", bp=bp)
-@doc("WebSocket: live events of every channel you may see (messages, deletions, read receipts, "
-     "typing, presence)", responses=_RESPONSES, tag="websocket")
+@role_checked_by_hook("user")
+@endpoint("WebSocket: live events of every channel you may see (messages, deletions, read receipts, "
+          "typing, presence)", statuses=_RESPONSES, tag="websocket")
 def all_channels(ws):
     serve(ws)
 
 
 @sock.route("/ws/channels/<channel_id>", bp=bp)
-@doc("WebSocket: live events of one channel", responses={**_RESPONSES, 404: "Unknown channel"},
-     tag="websocket")
+@role_checked_by_hook("user")
+@endpoint("WebSocket: live events of one channel", statuses={**_RESPONSES, 404: "UNKNOWN_CHANNEL"}, tag="websocket")
 def one_channel(ws, channel_id):
     serve(ws)
 
