@@ -19,7 +19,6 @@ from app.models import FileRef, StoredFile
 log = logging.getLogger(__name__)
 
 CLEANUP_LOCK = "cdn.cleanup"
-CLEANUP_LOCK_SECONDS = 3600
 
 
 @shared_task(name=tasks.CDN_TRANSFORM)
@@ -81,7 +80,9 @@ def _delete_untracked(cutoff_ts: float) -> int:
 def cleanup(grace_seconds: int | None = None) -> dict:
     """Delete files nothing references, older than the grace period; never a referenced file."""
     grace = grace_seconds if grace_seconds is not None else current_app.config["CDN_ORPHAN_GRACE_SECONDS"]
-    with single_flight(CLEANUP_LOCK, CLEANUP_LOCK_SECONDS) as taken:
+    # A short lock renewed while the cleanup runs: a killed worker's lock lapses within seconds.
+    config = current_app.config
+    with single_flight(CLEANUP_LOCK, config["TASK_LOCK_SECONDS"], renew_every=config["RUN_HEARTBEAT_SECONDS"]) as taken:
         if not taken:
             return {"status": "skipped", "reason": "a cleanup is already running"}
         return _cleanup(grace)
