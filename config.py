@@ -103,6 +103,10 @@ class Config:
     FILES_DIR = os.environ.get("FILES_DIR", "")
     CDN_ORPHAN_GRACE_SECONDS = int(os.environ.get("CDN_ORPHAN_GRACE_SECONDS", 24 * 3600))
     CDN_TRANSFORM_WAIT_SECONDS = float(os.environ.get("CDN_TRANSFORM_WAIT_SECONDS", 5))
+    # Images decoded at once per process (uploads are checked by a full decode); an upload waits
+    # this long for a slot before 503 IMAGE_DECODE_BUSY.
+    IMAGE_DECODE_CONCURRENCY = int(os.environ.get("IMAGE_DECODE_CONCURRENCY", 2))
+    IMAGE_DECODE_WAIT_SECONDS = float(os.environ.get("IMAGE_DECODE_WAIT_SECONDS", 10))
     # Any width is a distinct transform: beyond this many per file the oldest are evicted.
     CDN_MAX_VARIANTS = int(os.environ.get("CDN_MAX_VARIANTS", 64))
 

@@ -34,7 +34,8 @@ def uploaded_file(*names: str):
 
 @bp.post("/upload")
 @doc("Upload a file to the CDN (owner)", {"file": "file*", "directory": "str"}, auth="owner",
-     responses={201: "url and is_duplicate", 413: "Too large", 415: "Type not accepted"})
+     responses={201: "url and is_duplicate", 413: "Too large (bytes or pixels)", 415: "Type not accepted",
+                503: "Every image decode slot is busy: retry"})
 @owner_required
 def upload():
     params = Params()

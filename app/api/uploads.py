@@ -18,8 +18,8 @@ from .users import bp as users_bp
 
 TAG = "uploads"  # the OpenAPI group these views are listed under
 
-IMAGE_RESPONSES = {201: "Stored: the new URL", 400: "Damaged image or no file", 413: "Too large",
-                   415: "Not a PNG, JPEG, GIF or WebP image"}
+IMAGE_RESPONSES = {201: "Stored: the new URL", 400: "Damaged image or no file", 413: "Too large (bytes or pixels)",
+                   415: "Not a PNG, JPEG, GIF or WebP image", 503: "Every image decode slot is busy: retry"}
 
 
 def _replace_image(kind: str, fields: tuple[str, str], owner: str | None) -> tuple[str, str]:

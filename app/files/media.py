@@ -8,12 +8,7 @@ from dataclasses import dataclass
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import APIError
-
-MAX_SIDE = 8192
-# Pillow refuses at twice this on open; our own check refuses anything over 8192x8192 first.
-Image.MAX_IMAGE_PIXELS = MAX_SIDE * MAX_SIDE
-# Decoding every frame of an animation costs frames x pixels: bound the total.
-MAX_TOTAL_FRAME_PIXELS = 4 * MAX_SIDE * MAX_SIDE
+from .decoding import check_budget, decode_slot
 
 IMAGE_TYPES = {"PNG": ("png", "png", "image/png"), "JPEG": ("jpeg", "jpg", "image/jpeg"),
                "GIF": ("gif", "gif", "image/gif"), "WEBP": ("webp", "webp", "image/webp")}
@@ -61,20 +56,20 @@ def looks_like_image(head: bytes) -> bool:
 
 
 def inspect_image(path: str) -> Media:
-    """Open, bound and fully decode an image; refuse bombs, oversize and truncated files."""
+    """Open, bound (app/files/decoding.py) and fully decode an image; refuse bombs, oversize and
+    truncated files."""
     try:
         with Image.open(path) as img:
             if img.format not in IMAGE_TYPES:
                 raise APIError(415, "Only PNG, JPEG, GIF and WebP images are accepted", "UNSUPPORTED_FILE_TYPE")
             width, height = img.size
-            if width > MAX_SIDE or height > MAX_SIDE:
-                raise APIError(413, f"Images may be at most {MAX_SIDE}x{MAX_SIDE} pixels", "IMAGE_TOO_LARGE")
+            check_budget(width, height)  # from the header: nothing is decoded yet
             frames = getattr(img, "n_frames", 1)
-            if frames * width * height > MAX_TOTAL_FRAME_PIXELS:
-                raise APIError(413, "The animation has too many frames for its size", "IMAGE_TOO_LARGE")
-            for index in range(frames):  # a full decode is the only reliable truncation check
-                img.seek(index)
-                img.load()
+            check_budget(width, height, frames)
+            with decode_slot():
+                for index in range(frames):  # a full decode is the only reliable truncation check
+                    img.seek(index)
+                    img.load()
             img.seek(0)
             exif = img.getexif()
             orientation = exif.get(0x0112, 1)
