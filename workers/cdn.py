@@ -21,12 +21,19 @@ log = logging.getLogger(__name__)
 CLEANUP_LOCK = "cdn.cleanup"
 
 
-@shared_task(name=tasks.CDN_TRANSFORM)
+# Idempotent: a pool process that dies mid-transform hands the message back at once; a
+# transform lost too often is marked failed (variants.start_attempt) instead of looping.
+@shared_task(name=tasks.CDN_TRANSFORM, acks_late=True, reject_on_worker_lost=True)
 def transform(sha256: str, name: str) -> bool:
     """Produce one derived image; a failure is remembered briefly so requests stop waiting."""
     try:
         stored = db.session.get(StoredFile, sha256)
-        made = stored is not None and variants.produce(stored, name)
+        if stored is not None and get_storage().variant_stat(sha256, name) is not None:
+            return True  # made meanwhile by an earlier copy of this task
+        if not variants.start_attempt(sha256, name):
+            return False
+        with variants.running(sha256, name):
+            made = stored is not None and variants.produce(stored, name)
         if not made:
             variants.transform_failed(sha256, name, "unknown file or variant")
         return made
