@@ -99,3 +99,54 @@ def test_a_killed_cleanup_is_failed_unlocked_and_redone(api, owner, app, service
     assert not _held(app, "task:cdn_cleanup") and not _held(app, "cdn.cleanup")
     shown = api.call("GET", f"/api/v1/background-tasks/runs/{run_id}", token=owner["token"]).get_json()
     assert shown["run"]["state"] == "failed"
+
+
+def test_a_renewed_lock_outlives_its_ttl_and_only_its_token_frees_it(app):
+    from app.locks import is_held, release_if, single_flight
+    beats = []
+    with app.app_context():
+        with single_flight("renewed", 1, token="run-1", renew_every=0.2, on_renew=lambda: beats.append(1)) as taken:
+            assert taken
+            time.sleep(1.6)
+            assert is_held("renewed") and len(beats) >= 4
+            assert not release_if("renewed", "someone-else") and is_held("renewed")
+        assert not is_held("renewed")
+        with single_flight("dead", 30, token="run-2") as taken:
+            assert taken and release_if("dead", "run-2") and not is_held("dead")
+
+
+def _stale_run(app, task_id="chart_data_update", age=600, trigger="manual", error=None, state="running"):
+    from app.extensions import db
+    from app.ids import utcnow
+    from app.models import TaskRun
+    with app.app_context():
+        then = utcnow() - timedelta(seconds=age)
+        run = TaskRun(task_id=task_id, trigger=trigger, state=state, queued_at=then, started_at=then,
+                      heartbeat_at=then, finished_at=then if state != "running" else None, error=error)
+        db.session.add(run)
+        db.session.commit()
+        return run.id
+
+
+def test_the_reaper_spares_live_runs_and_stops_retrying_a_task_that_keeps_dying(app, monkeypatch):
+    from app import tasks
+    from app.admin import lost_runs
+    from app.extensions import db
+    from app.models import TaskRun
+    queued = []
+    monkeypatch.setattr(tasks, "enqueue", lambda name, *args, **kwargs: queued.append(args) or True)
+    live = _stale_run(app, "server_stats_update", age=1)  # a heartbeat a second old
+    for _ in range(2):
+        _stale_run(app, error=f"{lost_runs.LOST} (earlier)", state="failed")
+    dying = _stale_run(app)
+    with app.app_context():
+        assert lost_runs.reap() == {"reaped": 1, "retried": 0, "status": "done"}  # its last 3 runs were lost
+        assert db.session.get(TaskRun, live).state == "running"
+        assert db.session.get(TaskRun, dying).state == "failed"
+    assert queued == []
+    once = _stale_run(app, "activity_metrics_update")
+    with app.app_context():
+        assert lost_runs.reap()["retried"] == 1
+        retry = db.session.scalar(sa.select(TaskRun).where(TaskRun.trigger == "retry"))
+        assert retry.task_id == "activity_metrics_update" and db.session.get(TaskRun, once).state == "failed"
+    assert queued == [("activity_metrics_update", retry.id)]
