@@ -67,7 +67,8 @@ def send_message(caller: Caller, channel_id: str, text: str, uploads: list[FileS
     intake.process_later(received)
     _announce(message, text, caller, channel, original, notify)
     if channel.is_private and message.attachments:  # the sender's answer links them as history does
-        message = message._replace(attachments=[signed_url(url, intake.path_of_url(url)) for url in message.attachments])
+        signed = [signed_url(url, intake.path_of_url(url)) for url in message.attachments]
+        message = message._replace(attachments=signed)
     return message
 
 
