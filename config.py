@@ -86,7 +86,14 @@ class Config:
     METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 
     # Background tasks and analytics.
-    TASK_LOCK_SECONDS = 15 * 60  # a single-flight lock outlives no run longer than this
+    # A running task renews its lock and writes its heartbeat every RUN_HEARTBEAT_SECONDS; the
+    # lock lapses TASK_LOCK_SECONDS after its worker dies, and the reaper (every RUN_REAP_SECONDS)
+    # fails a run whose heartbeat is older than RUN_STALE_SECONDS, frees its lock and queues it again.
+    # Keep RUN_STALE_SECONDS above TASK_LOCK_SECONDS, so the locks a lost run took inside are gone.
+    RUN_HEARTBEAT_SECONDS = float(os.environ.get("RUN_HEARTBEAT_SECONDS", 10))
+    TASK_LOCK_SECONDS = float(os.environ.get("TASK_LOCK_SECONDS", 30))
+    RUN_STALE_SECONDS = float(os.environ.get("RUN_STALE_SECONDS", 60))
+    RUN_REAP_SECONDS = float(os.environ.get("RUN_REAP_SECONDS", 30))
     RELEASES_URL = os.environ.get("RELEASES_URL",
                                   "https://api.github.com/repos/PufferBlow/pufferblow/releases/latest")
     # The web client's dashboard reads server-usage without a token; false: admins and the owner only.
@@ -99,6 +106,10 @@ class Config:
     FILES_DIR = os.environ.get("FILES_DIR", "")
     CDN_ORPHAN_GRACE_SECONDS = int(os.environ.get("CDN_ORPHAN_GRACE_SECONDS", 24 * 3600))
     CDN_TRANSFORM_WAIT_SECONDS = float(os.environ.get("CDN_TRANSFORM_WAIT_SECONDS", 5))
+    # Images decoded at once per process (uploads are checked by a full decode); an upload waits
+    # this long for a slot before 503 IMAGE_DECODE_BUSY.
+    IMAGE_DECODE_CONCURRENCY = int(os.environ.get("IMAGE_DECODE_CONCURRENCY", 2))
+    IMAGE_DECODE_WAIT_SECONDS = float(os.environ.get("IMAGE_DECODE_WAIT_SECONDS", 10))
     # Any width is a distinct transform: beyond this many per file the oldest are evicted.
     CDN_MAX_VARIANTS = int(os.environ.get("CDN_MAX_VARIANTS", 64))
 
@@ -151,7 +162,10 @@ class Config:
                               "chart_data_update": timedelta(minutes=5),
                               "activity_metrics_update": timedelta(minutes=2),
                               "github_releases_check": timedelta(hours=6),
-                          }.items()},
+                          }.items()}
+        # Not an owner-run task: the reaper of runs whose worker died (app/admin/lost_runs.py).
+        | {"lost_runs_reap": {"task": "runs.reap", "schedule": timedelta(
+            seconds=float(os.environ.get("RUN_REAP_SECONDS", 30)))}},
         "timezone": "UTC",
     }
 

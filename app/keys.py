@@ -67,8 +67,13 @@ def activity_metrics() -> str:
 
 # Files
 def variant_pending(sha256: str, name: str) -> str:
-    """Set while a transform task is queued, so concurrent requests enqueue it once."""
+    """Set while a transform task is queued or running, so concurrent requests enqueue it once."""
     return key("cdn", "pending", sha256, name)
+
+
+def variant_attempts(sha256: str, name: str) -> str:
+    """How many times a transform started without finishing (its worker was lost)."""
+    return key("cdn", "attempts", sha256, name)
 
 
 def variant_failed(sha256: str, name: str) -> str:

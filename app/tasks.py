@@ -10,6 +10,7 @@ from flask import current_app
 log = logging.getLogger(__name__)
 
 BACKGROUND_RUN = "background.run"
+RUNS_REAP = "runs.reap"
 CDN_CLEANUP = "cdn.cleanup"
 CDN_TRANSFORM = "cdn.transform"
 UPLOADS_PROCESS = "uploads.process"

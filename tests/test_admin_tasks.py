@@ -26,7 +26,8 @@ def run_in_process(app, task_id, run_id=None):
 def test_registry_and_beat_schedule_agree(app):
     assert set(REGISTRY) == TASK_IDS
     assert REGISTRY["cdn_cleanup"].task == "cdn.cleanup"
-    schedule = app.config["CELERY"]["beat_schedule"]
+    schedule = dict(app.config["CELERY"]["beat_schedule"])
+    assert schedule.pop("lost_runs_reap")["task"] == "runs.reap"  # the reaper is no owner-run task
     assert set(schedule) == TASK_IDS
     assert all(entry["task"] == "background.run" and entry["args"] == [task_id] for task_id, entry in schedule.items())
     registered = app.extensions["celery"].tasks

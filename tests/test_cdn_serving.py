@@ -55,8 +55,8 @@ def test_one_bad_attachment_refuses_the_whole_message(api, owner, user):
 def test_private_attachments_only_for_members(api, owner, user, other_user):
     channel = make_channel(api, owner, "secret", private=True)
     api.call("PUT", f"/api/v1/channels/{channel}/add_user", token=owner["token"], json={"to_add_user_id": user["id"]})
-    url = send(api, user["token"], channel, (unique_png(4), "p.png")).get_json()["attachments"][0]
-    assert api.call("GET", url).status_code == 404  # anonymous
+    url = send(api, user["token"], channel, (unique_png(4), "p.png")).get_json()["attachments"][0].split("?")[0]
+    assert api.call("GET", url).status_code == 404  # anonymous, without the signature
     assert api.call("GET", url, token=other_user["token"]).status_code == 404
     assert api.call("GET", url, headers={"Authorization": f"Bearer {other_user['token']}"}).status_code == 404
     member = api.call("GET", url, token=user["token"])
@@ -71,7 +71,8 @@ def test_private_history_carries_signed_links_a_browser_can_load(api, owner, use
     channel = make_channel(api, owner, "signed", private=True)
     api.call("PUT", f"/api/v1/channels/{channel}/add_user", token=owner["token"], json={"to_add_user_id": user["id"]})
     png = unique_png(40)
-    plain = send(api, user["token"], channel, (png, "p.png"), (unique_png(41), "q.png")).get_json()["attachments"]
+    sent = send(api, user["token"], channel, (png, "p.png"), (unique_png(41), "q.png")).get_json()["attachments"]
+    plain = [link.split("?")[0] for link in sent]
     history = api.call("GET", f"/api/v1/channels/{channel}/load_messages", token=user["token"]).get_json()
     signed = history["messages"][0]["attachments"]
     assert [link.split("?")[0] for link in signed] == plain
@@ -86,6 +87,22 @@ def test_private_history_carries_signed_links_a_browser_can_load(api, owner, use
     assert api.call("GET", path, query={**params, "exp": "1"}).status_code == 404
     other_path = signed[1].split("?")[0]
     assert api.call("GET", other_path, query=params).status_code == 404  # a signature names one file
+
+
+def test_send_response_links_private_attachments_a_browser_can_load(api, owner, user):
+    """The sender's own answer carries the same signed links as history, usable without a token."""
+    channel = make_channel(api, owner, "sent-signed", private=True)
+    api.call("PUT", f"/api/v1/channels/{channel}/add_user", token=owner["token"], json={"to_add_user_id": user["id"]})
+    png = unique_png(42)
+    response = send(api, user["token"], channel, (png, "p.png"))
+    assert response.status_code == 201, response.get_json()
+    link = response.get_json()["attachments"][0]
+    path, query = link.split("?")
+    assert set(dict(parse_qsl(query))) == {"exp", "sig"}
+    fetched = api.call("GET", path, query=dict(parse_qsl(query)))
+    assert fetched.status_code == 200 and fetched.data == png
+    history = api.call("GET", f"/api/v1/channels/{channel}/load_messages", token=user["token"]).get_json()
+    assert history["messages"][0]["attachments"] == [link]
 
 
 def test_public_attachment_is_public_and_cacheable(api, owner, user):

@@ -254,3 +254,19 @@ def test_concurrent_uploads_of_the_same_bytes_store_one_file(services, worker, a
     details = api.call("POST", "/api/v1/cdn/file-info", token=owner["token"],
                        json={"file_url": responses[0].json()["url"]}).get_json()["file_info"]
     assert details["references"] == 16
+
+
+def test_an_image_with_a_page_appended_is_served_re_encoded_without_it(api, owner):
+    page = b"<html><body><script>alert(document.cookie)</script></body></html>"
+    data = image_bytes("PNG", (50, 40)) + page
+    url = post(api, "/api/v1/cdn/upload", owner["token"], data, "p.png")["url"]
+    deadline = time.monotonic() + 20
+    response = api.call("GET", url)
+    while response.status_code == 202 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        response = api.call("GET", url)
+    assert response.status_code == 200, response.get_json(silent=True)
+    assert page not in response.data and b"<script" not in response.data
+    img = Image.open(io.BytesIO(response.data))
+    assert img.format == "PNG" and img.size == (50, 40)
+    assert response.headers["Content-Type"] == "image/png"

@@ -167,3 +167,15 @@ def test_every_file_route_is_in_the_openapi_document(api):
                  "/api/v1/users/profile/avatar", "/api/v1/users/profile/banner", "/api/v1/system/upload-avatar",
                  "/api/v1/system/upload-banner"):
         assert path in paths, path
+
+
+@pytest.mark.parametrize("limit,shown", [(512 * 1024, "512 KiB"), (1536 * 1024, "1.5 MiB"), (25 * MIB, "25 MiB"),
+                                         (1000, "1000 bytes")])
+def test_size_refusal_names_the_limit_in_readable_units(api, owner, app, limit, shown):
+    _set_settings(app, max_file_size=limit)
+    pdf = b"%PDF-1.4\n" + b"0" * (limit + 10)
+    response = post_file(api, "/api/v1/cdn/upload", owner["token"], pdf, name="a.pdf")
+    assert response.status_code == 413
+    body = response.get_json()
+    assert body["code"] == "FILE_TOO_LARGE"
+    assert f"larger than the {shown} allowed" in body["detail"], body["detail"]

@@ -19,15 +19,21 @@ from app.models import FileRef, StoredFile
 log = logging.getLogger(__name__)
 
 CLEANUP_LOCK = "cdn.cleanup"
-CLEANUP_LOCK_SECONDS = 3600
 
 
-@shared_task(name=tasks.CDN_TRANSFORM)
+# Idempotent: a pool process that dies mid-transform hands the message back at once; a
+# transform lost too often is marked failed (variants.start_attempt) instead of looping.
+@shared_task(name=tasks.CDN_TRANSFORM, acks_late=True, reject_on_worker_lost=True)
 def transform(sha256: str, name: str) -> bool:
     """Produce one derived image; a failure is remembered briefly so requests stop waiting."""
     try:
         stored = db.session.get(StoredFile, sha256)
-        made = stored is not None and variants.produce(stored, name)
+        if stored is not None and get_storage().variant_stat(sha256, name) is not None:
+            return True  # made meanwhile by an earlier copy of this task
+        if not variants.start_attempt(sha256, name):
+            return False
+        with variants.running(sha256, name):
+            made = stored is not None and variants.produce(stored, name)
         if not made:
             variants.transform_failed(sha256, name, "unknown file or variant")
         return made
@@ -81,7 +87,9 @@ def _delete_untracked(cutoff_ts: float) -> int:
 def cleanup(grace_seconds: int | None = None) -> dict:
     """Delete files nothing references, older than the grace period; never a referenced file."""
     grace = grace_seconds if grace_seconds is not None else current_app.config["CDN_ORPHAN_GRACE_SECONDS"]
-    with single_flight(CLEANUP_LOCK, CLEANUP_LOCK_SECONDS) as taken:
+    # A short lock renewed while the cleanup runs: a killed worker's lock lapses within seconds.
+    config = current_app.config
+    with single_flight(CLEANUP_LOCK, config["TASK_LOCK_SECONDS"], renew_every=config["RUN_HEARTBEAT_SECONDS"]) as taken:
         if not taken:
             return {"status": "skipped", "reason": "a cleanup is already running"}
         return _cleanup(grace)

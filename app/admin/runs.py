@@ -12,7 +12,7 @@ from .registry import REGISTRY, next_run, schedule_text
 from .. import tasks
 from ..errors import APIError
 from ..extensions import db
-from ..ids import iso, utcnow
+from ..ids import iso, new_uuid, utcnow
 from ..locks import is_held, single_flight
 from ..models import TaskRun, User
 
@@ -48,9 +48,25 @@ def _run_record(task_id: str, run_id: str | None) -> TaskRun:
     """The queued record of a manual run, or a new one (a scheduled tick, or a lost record)."""
     run = db.session.get(TaskRun, run_id) if run_id else None
     if run is None:
-        run = TaskRun(task_id=task_id, trigger="manual" if run_id else "schedule", **({"id": run_id} if run_id else {}))
+        run = TaskRun(id=run_id or new_uuid(), task_id=task_id, trigger="manual" if run_id else "schedule",
+                      state="queued")
         db.session.add(run)
     return run
+
+
+def _heartbeat(run_id: str) -> Callable[[], None]:
+    """Write the run's heartbeat from the lock's renewal thread (its own app context and session)."""
+    app = current_app._get_current_object()
+
+    def beat() -> None:
+        with app.app_context():
+            try:
+                db.session.execute(sa.update(TaskRun).where(TaskRun.id == run_id, TaskRun.state == "running")
+                                   .values(heartbeat_at=utcnow()))
+                db.session.commit()
+            finally:
+                db.session.remove()
+    return beat
 
 
 def run_recorded(task_id: str, run_id: str | None, call: Callable[[str], Any]) -> dict:
@@ -60,9 +76,16 @@ def run_recorded(task_id: str, run_id: str | None, call: Callable[[str], Any]) -
         log.error("refusing to run unregistered task id %r", task_id)
         return {"state": "failed", "error": "unknown task id"}
     run = _run_record(task_id, run_id)
+    if run.state != "queued":  # delivered again after it started: a run never runs twice
+        db.session.rollback()
+        return {"state": "skipped", "error": f"the run is already {run.state}"}
+    config = current_app.config
     with ExitStack() as held:
         try:
-            acquired = held.enter_context(single_flight(lock_name(task_id), current_app.config["TASK_LOCK_SECONDS"]))
+            # A short lock, renewed with the heartbeat while the run lives: a dead worker's lapses.
+            acquired = held.enter_context(single_flight(
+                lock_name(task_id), config["TASK_LOCK_SECONDS"], token=run.id,
+                renew_every=config["RUN_HEARTBEAT_SECONDS"], on_renew=_heartbeat(run.id)))
         except Exception as exc:  # no Redis: no lock, no run
             acquired, run.error = False, f"lock unavailable: {type(exc).__name__}"
         if not acquired:
@@ -79,6 +102,7 @@ def run_recorded(task_id: str, run_id: str | None, call: Callable[[str], Any]) -
 def _execute(run: TaskRun, task_name: str, call: Callable[[str], Any]) -> dict:
     """Run the task inside its record: running, then succeeded or failed, audited when it matters."""
     run.state, run.started_at = "running", utcnow()
+    run.heartbeat_at = run.started_at
     db.session.commit()
     started = time.monotonic()
     try:

@@ -40,8 +40,9 @@ class Upload(Fields):
 @bp.post("/upload")
 @owner_required
 @endpoint("Upload a file to the CDN (owner)", Upload,
-          {201: "url and is_duplicate", 400: "MISSING_FILE or EMPTY_FILE", 413: "FILE_TOO_LARGE",
-           415: "UNSUPPORTED_FILE_TYPE"})
+          {201: "url and is_duplicate", 400: "MISSING_FILE or EMPTY_FILE",
+           413: "FILE_TOO_LARGE, or IMAGE_TOO_LARGE in pixels", 415: "UNSUPPORTED_FILE_TYPE",
+           503: "IMAGE_DECODE_BUSY: every image decode slot is busy; retry"})
 def upload(form: Upload):
     directory = form.directory
     received = intake.receive(form.file, images_only=directory in intake.IMAGE_DIRECTORIES)

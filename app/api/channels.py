@@ -204,7 +204,8 @@ class NewMessage(Fields):
 @endpoint("Send a message (JSON, or a multipart form with attachments); reply_to answers a message of the channel",
           NewMessage, {201: "Sent", 400: "Empty, too long, or a reply to another channel",
                        403: "READ_ONLY_CHANNEL or TIMED_OUT", 404: "UNKNOWN_CHANNEL or an unknown reply_to",
-                       413: "An attachment is too large", 415: "An attachment's type is not accepted",
+                       413: "An attachment is too large (bytes or pixels)", 415: "An attachment's type is not accepted",
+                       503: "IMAGE_DECODE_BUSY: every image decode slot is busy; retry",
                        429: "SLOW_MODE: wait before sending again"})
 def send_message(form: NewMessage, channel_id: str):
     message = send.send_message(current_caller(), channel_id, form.message, form.attachments, form.reply_to or None)

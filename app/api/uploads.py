@@ -20,7 +20,9 @@ from .users import bp as users_bp
 TAG = "uploads"  # the OpenAPI group these views are listed under
 
 IMAGE_RESPONSES = {201: "Stored: the new URL", 400: "MISSING_FILE, EMPTY_FILE or a damaged image",
-                   413: "FILE_TOO_LARGE", 415: "UNSUPPORTED_FILE_TYPE: not a PNG, JPEG, GIF or WebP image"}
+                   413: "FILE_TOO_LARGE, or IMAGE_TOO_LARGE in pixels",
+                   415: "UNSUPPORTED_FILE_TYPE: not a PNG, JPEG, GIF or WebP image",
+                   503: "IMAGE_DECODE_BUSY: every image decode slot is busy; retry"}
 
 
 # Each image comes in one multipart field of two accepted names; first_file() takes the first sent.

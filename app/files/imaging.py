@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from PIL import Image, ImageOps, ImageSequence
 
 from ..errors import ValidationError
+from .decoding import check_budget, decode_slot
 
 SIZES = (16, 32, 64, 128, 256, 512, 1024, 2048)
 MAX_DIMENSION = 4096
@@ -115,7 +116,8 @@ def _flatten(img: Image.Image) -> Image.Image:
 def render(path: str, size: tuple[int, int] | None, ext: str, quality: str) -> bytes:
     """Upright, resized (size None: as is) and re-encoded; animations stay animated as GIF/WebP."""
     fmt = FORMATS[ext]
-    with Image.open(path) as img:
+    with Image.open(path) as img, decode_slot(block=True):
+        check_budget(*img.size, getattr(img, "n_frames", 1))  # a file stored under an older budget
         icc = img.info.get("icc_profile")
         animate = getattr(img, "n_frames", 1) > 1 and fmt in {"GIF", "WEBP"}
         if size and img.format == "JPEG" and not animate:

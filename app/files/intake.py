@@ -44,6 +44,14 @@ def _class_limit(head: bytes, settings) -> int:
     return settings.max_video_size if sniffed and sniffed.kind == "video" else settings.max_file_size
 
 
+def readable_size(size: int) -> str:
+    """A byte count as people read it: "1000 bytes", "512 KiB", "1.5 MiB" (no "0 MiB" for small limits)."""
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= scale:
+            return f"{size / scale:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{size} bytes"
+
+
 def receive(upload: FileStorage, images_only: bool = False) -> Upload:
     """Stream an uploaded file to disk, hashing it, and judge it by its content."""
     settings = current_settings()
@@ -53,7 +61,7 @@ def receive(upload: FileStorage, images_only: bool = False) -> Upload:
     try:
         staged = get_storage().stage(upload.stream, limit)
     except TooLarge:
-        raise APIError(413, f"The file is larger than the {limit // (1024 * 1024)} MiB allowed for its type",
+        raise APIError(413, f"The file is larger than the {readable_size(limit)} allowed for its type",
                        "FILE_TOO_LARGE") from None
     try:
         if staged.size == 0:
@@ -62,8 +70,9 @@ def receive(upload: FileStorage, images_only: bool = False) -> Upload:
         if images_only and judged.kind != "image":
             raise APIError(415, "Only PNG, JPEG, GIF and WebP images are accepted here", "UNSUPPORTED_FILE_TYPE")
         media.check_allowed(judged, settings)
-        if staged.size > media.size_limit(judged, settings):
-            raise APIError(413, "The file is larger than allowed for its type", "FILE_TOO_LARGE")
+        if staged.size > (allowed := media.size_limit(judged, settings)):
+            raise APIError(413, f"The file is larger than the {readable_size(allowed)} allowed for its type",
+                           "FILE_TOO_LARGE")
     except BaseException:
         get_storage().discard(staged)
         raise

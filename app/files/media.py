@@ -2,24 +2,20 @@
 import codecs
 import json
 import os
-import re
 from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import APIError
-
-MAX_SIDE = 8192
-# Pillow refuses at twice this on open; our own check refuses anything over 8192x8192 first.
-Image.MAX_IMAGE_PIXELS = MAX_SIDE * MAX_SIDE
-# Decoding every frame of an animation costs frames x pixels: bound the total.
-MAX_TOTAL_FRAME_PIXELS = 4 * MAX_SIDE * MAX_SIDE
+from .decoding import check_budget, decode_slot
+from .markup import contains_markup, has_trailing_bytes
 
 IMAGE_TYPES = {"PNG": ("png", "png", "image/png"), "JPEG": ("jpeg", "jpg", "image/jpeg"),
                "GIF": ("gif", "gif", "image/gif"), "WEBP": ("webp", "webp", "image/webp")}
 TEXT_TYPES = {"txt": "text/plain", "md": "text/markdown", "csv": "text/csv", "json": "application/json"}
-# Markup a browser might render or run: never accepted, whatever the file is called.
-MARKUP_RE = re.compile(rb"<\s*(?:!doctype|html|head|body|script|svg|iframe|object|embed|\?xml)", re.I)
+OPAQUE = "application/octet-stream"  # what a binary carrying markup is served as (a download)
+# Byte-order marks of UTF-16 and UTF-32: text that is not UTF-8 (and no MP3 frame).
+WIDE_TEXT_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
 
 
 @dataclass
@@ -46,7 +42,7 @@ def sniff_binary(head: bytes) -> Media | None:
         return Media("ogg", "ogg", "audio/ogg", "file")
     if head.startswith(b"RIFF") and head[8:12] == b"WAVE":
         return Media("wav", "wav", "audio/wav", "file")
-    if head.startswith(b"ID3") or (len(head) > 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
+    if head.startswith(b"ID3") or _mp3_frame(head):
         return Media("mp3", "mp3", "audio/mpeg", "file")
     if head[4:8] == b"ftyp":
         return Media("mp4", "mp4", "video/mp4", "video")
@@ -55,31 +51,43 @@ def sniff_binary(head: bytes) -> Media | None:
     return None
 
 
+def _mp3_frame(head: bytes) -> bool:
+    """An MPEG audio frame header: the sync bits, then no reserved version, layer, bitrate or rate.
+
+    A UTF-16 byte-order mark (FF FE) has the sync bits too; the fields after it do not hold."""
+    if len(head) < 4 or head[0] != 0xFF or head[1] & 0xE0 != 0xE0:
+        return False
+    version, layer = (head[1] >> 3) & 3, (head[1] >> 1) & 3
+    bitrate, rate = head[2] >> 4, (head[2] >> 2) & 3
+    return version != 1 and layer != 0 and bitrate not in (0, 15) and rate != 3
+
+
 def looks_like_image(head: bytes) -> bool:
     return (head.startswith((b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a"))
             or (head.startswith(b"RIFF") and head[8:12] == b"WEBP"))
 
 
 def inspect_image(path: str) -> Media:
-    """Open, bound and fully decode an image; refuse bombs, oversize and truncated files."""
+    """Open, bound (app/files/decoding.py) and fully decode an image; refuse bombs, oversize and
+    truncated files."""
     try:
         with Image.open(path) as img:
             if img.format not in IMAGE_TYPES:
                 raise APIError(415, "Only PNG, JPEG, GIF and WebP images are accepted", "UNSUPPORTED_FILE_TYPE")
             width, height = img.size
-            if width > MAX_SIDE or height > MAX_SIDE:
-                raise APIError(413, f"Images may be at most {MAX_SIDE}x{MAX_SIDE} pixels", "IMAGE_TOO_LARGE")
+            check_budget(width, height)  # from the header: nothing is decoded yet
             frames = getattr(img, "n_frames", 1)
-            if frames * width * height > MAX_TOTAL_FRAME_PIXELS:
-                raise APIError(413, "The animation has too many frames for its size", "IMAGE_TOO_LARGE")
-            for index in range(frames):  # a full decode is the only reliable truncation check
-                img.seek(index)
-                img.load()
+            check_budget(width, height, frames)
+            with decode_slot():
+                for index in range(frames):  # a full decode is the only reliable truncation check
+                    img.seek(index)
+                    img.load()
             img.seek(0)
             exif = img.getexif()
             orientation = exif.get(0x0112, 1)
             metadata = bool(exif) or any(key in img.info for key in ("exif", "xmp", "XML:com.adobe.xmp", "comment"))
             metadata = metadata or bool(getattr(img, "text", None))
+            image_format = img.format
             type_name, ext, mime = IMAGE_TYPES[img.format]
     except Image.DecompressionBombError:
         raise APIError(413, "The image is a decompression bomb", "IMAGE_TOO_LARGE") from None
@@ -89,17 +97,19 @@ def inspect_image(path: str) -> Media:
         raise APIError(400, f"The image is damaged or truncated ({type(exc).__name__})", "INVALID_IMAGE") from None
     if orientation in (5, 6, 7, 8):  # stored sideways: the served image is turned upright
         width, height = height, width
-    return Media(type_name, ext, mime, "image", width, height, frames, needs_clean=metadata or orientation != 1)
+    # Bytes after the image's end or markup anywhere: served only as the re-encoded copy, without them.
+    smuggled = has_trailing_bytes(path, image_format) or contains_markup(path)
+    return Media(type_name, ext, mime, "image", width, height, frames,
+                 needs_clean=metadata or orientation != 1 or smuggled)
 
 
 def inspect_text(path: str, filename: str) -> Media:
     """UTF-8 text without NULs or markup; the name only chooses between text flavours."""
+    if contains_markup(path):  # anywhere in the file, not only its head
+        raise APIError(415, "HTML, SVG and XML files are not accepted", "UNSUPPORTED_FILE_TYPE")
     decoder = codecs.getincrementaldecoder("utf-8")()
     with open(path, "rb") as handle:
-        first = handle.read(4096)
-        if MARKUP_RE.search(first):
-            raise APIError(415, "HTML, SVG and XML files are not accepted", "UNSUPPORTED_FILE_TYPE")
-        chunk = first
+        chunk = handle.read(256 * 1024)
         try:
             while chunk:
                 if b"\x00" in chunk:
@@ -127,7 +137,13 @@ def inspect(path: str, head: bytes, filename: str) -> Media:
     if looks_like_image(head):
         return inspect_image(path)
     media = sniff_binary(head)
-    return media if media is not None else inspect_text(path, filename)
+    if media is not None:
+        if contains_markup(path):  # magic bytes, then a page: kept, but only as a download
+            media.mime_type = OPAQUE
+        return media
+    if head.startswith(WIDE_TEXT_BOMS):
+        raise APIError(415, "Text files must be UTF-8 (UTF-16 and UTF-32 are not accepted)", "UNSUPPORTED_FILE_TYPE")
+    return inspect_text(path, filename)
 
 
 def size_limit(media: Media, settings) -> int:

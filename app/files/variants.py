@@ -3,8 +3,12 @@
 A name alone says how to produce the image, and nothing else builds these names:
 "clean.jpg" is the upload upright and without metadata; "t256x192_high.webp" is a transform.
 """
+import logging
 import re
+import threading
 import time
+from contextlib import contextmanager
+from typing import Iterator
 
 from flask import current_app
 
@@ -15,10 +19,17 @@ from ..extensions import redis
 from ..models import StoredFile
 from .store import get_storage
 
+log = logging.getLogger(__name__)
+
 NAME_RE = re.compile(r"(?:clean|t(\d{1,4})x(\d{1,4})_(high|low|lossless))\.(png|jpg|webp|gif)")
 # Thumbnails made as soon as an avatar or banner is uploaded (the sizes clients ask for most).
 STANDARD_SIZES = {"avatar": (32, 64, 128, 256), "banner": (512, 1024)}
-PENDING_SECONDS = 120  # a queued transform that never ran is queued again after this
+# The pending marker lapses unless renewed: a transform queued but not started within
+# QUEUED_SECONDS, or one whose worker stopped renewing for RUNNING_SECONDS, is queued again by
+# the next request that waits for it. A transform lost MAX_ATTEMPTS times counts as failed.
+QUEUED_SECONDS = 30
+RUNNING_SECONDS = 10
+MAX_ATTEMPTS = 3
 FAILED_SECONDS = 300  # how long requests are told at once that a transform failed
 
 
@@ -89,10 +100,7 @@ def wait_for(stored: StoredFile, name: str) -> str | None:
     path = _ready(stored.sha256, name)
     if path is not None:
         return path
-    pending = keys.variant_pending(stored.sha256, name)
-    if redis.set(pending, 1, nx=True, ex=PENDING_SECONDS):
-        if not tasks.enqueue(tasks.CDN_TRANSFORM, stored.sha256, name):
-            redis.delete(pending)  # the next request tries to queue it again
+    broker_up = _queue(stored.sha256, name)
     deadline = time.monotonic() + current_app.config["CDN_TRANSFORM_WAIT_SECONDS"]
     delay = 0.01
     while time.monotonic() < deadline:
@@ -101,7 +109,54 @@ def wait_for(stored: StoredFile, name: str) -> str | None:
         path = _ready(stored.sha256, name)
         if path is not None:
             return path
+        if broker_up:  # the marker lapsed: its worker was lost, so queue it again now
+            broker_up = _queue(stored.sha256, name)
     return None
+
+
+def _queue(sha256: str, name: str) -> bool:
+    """Queue the transform unless it is pending already (once fleet-wide: SET NX); False when
+    the broker refused it (the next request tries again, not this one's every poll)."""
+    pending = keys.variant_pending(sha256, name)
+    if redis.set(pending, "queued", nx=True, ex=QUEUED_SECONDS):
+        if not tasks.enqueue(tasks.CDN_TRANSFORM, sha256, name):
+            redis.delete(pending)
+            return False
+    return True
+
+
+def start_attempt(sha256: str, name: str) -> bool:
+    """Count a transform that starts work; False (and failed) once it was lost too often."""
+    attempts = keys.variant_attempts(sha256, name)
+    count = redis.incr(attempts)
+    redis.expire(attempts, FAILED_SECONDS)
+    if count > MAX_ATTEMPTS:
+        transform_failed(sha256, name, f"its worker was lost {MAX_ATTEMPTS} times")
+        return False
+    return True
+
+
+@contextmanager
+def running(sha256: str, name: str) -> Iterator[None]:
+    """Keep the pending marker alive while the transform works; a killed worker's lapses."""
+    pending = keys.variant_pending(sha256, name)
+    redis.set(pending, "running", ex=RUNNING_SECONDS)
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(RUNNING_SECONDS / 3):
+            try:
+                redis.set(pending, "running", ex=RUNNING_SECONDS)
+            except Exception:  # Redis away for a moment: the next beat tries again
+                log.warning("could not renew the pending marker of %s", name, exc_info=True)
+
+    renewer = threading.Thread(target=renew, name=f"transform-{name}", daemon=True)
+    renewer.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        renewer.join()
 
 
 def transform_failed(sha256: str, name: str, reason: str) -> None:
@@ -111,4 +166,4 @@ def transform_failed(sha256: str, name: str, reason: str) -> None:
 
 def transform_finished(sha256: str, name: str) -> None:
     """The transform ran (made or failed): a later request may queue it again."""
-    redis.delete(keys.variant_pending(sha256, name))
+    redis.delete(keys.variant_pending(sha256, name), keys.variant_attempts(sha256, name))

@@ -29,6 +29,7 @@ from ..files import intake
 from ..ids import utcnow, uuid7
 from ..models import Message
 from ..tasks import FANOUT_DELIVER, enqueue
+from ..urls import signed_url
 from . import channel_rules, dms, events, mentions
 from .frames import message_object, reply_summary, serialize
 from .messages import ChannelRow, MessageRow, channel_row, message_row, readable_message, visible_channel
@@ -40,7 +41,8 @@ _INSERT_MESSAGE = Prepared(Message.__table__.insert())
 
 def send_message(caller: Caller, channel_id: str, text: str, uploads: list[FileStorage],
                  reply_to: str | None = None) -> MessageRow:
-    """Store and announce a message; APIError when it may not be sent. Commits."""
+    """Store and announce a message; APIError when it may not be sent. Commits. The returned row's
+    attachment links are signed in a private channel, like the message object's."""
     moderation.ensure_can_post(caller)  # banned or timed out: from the Caller row, no query
     limit = current_settings().max_message_length
     if len(text) > limit:
@@ -68,6 +70,9 @@ def send_message(caller: Caller, channel_id: str, text: str, uploads: list[FileS
         raise
     intake.process_later(received)
     _announce(message, text, caller, channel, original, notify)
+    if channel.is_private and message.attachments:  # the sender's answer links them as history does
+        signed = [signed_url(url, intake.path_of_url(url)) for url in message.attachments]
+        message = message._replace(attachments=signed)
     return message
 
 

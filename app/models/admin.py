@@ -58,12 +58,14 @@ class TaskRun(db.Model):
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_uuid)
     task_id: Mapped[str] = mapped_column(sa.String(64))
-    trigger: Mapped[str] = mapped_column(sa.String(16), default="manual")  # manual | schedule
+    trigger: Mapped[str] = mapped_column(sa.String(16), default="manual")  # manual | schedule | retry (of a lost run)
     state: Mapped[str] = mapped_column(sa.String(16), default="queued")  # queued|running|succeeded|failed
     requested_by: Mapped[str | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
     queued_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()
+    # Written by the running worker every RUN_HEARTBEAT_SECONDS; a stale one means the worker died.
+    heartbeat_at: Mapped[datetime | None] = mapped_column()
     duration_ms: Mapped[int | None] = mapped_column()
     result: Mapped[dict | None] = mapped_column(sa.JSON)
     error: Mapped[str | None] = mapped_column(sa.String(2000))
@@ -72,6 +74,7 @@ class TaskRun(db.Model):
         return {"run_id": self.id, "task_id": self.task_id, "trigger": self.trigger, "state": self.state,
                 "requested_by": self.requested_by, "queued_at": iso(self.queued_at),
                 "started_at": iso(self.started_at), "finished_at": iso(self.finished_at),
+                "heartbeat_at": iso(self.heartbeat_at),
                 "duration_ms": self.duration_ms, "result": self.result, "error": self.error}
 
 
