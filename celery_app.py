@@ -1,7 +1,13 @@
 """Celery entry point: celery -A celery_app worker | beat"""
+import os
+
 from scripts.observability import metrics_dir
 
 metrics_dir()  # before the app is imported: task metrics join the web processes' in one directory
+
+# The worker's pool runs this many tasks at once (CELERY_CONCURRENCY, default 2, also read by
+# config.py for Celery itself): the database pool keeps a connection for each.
+os.environ.setdefault("DB_CONCURRENCY", os.environ.get("CELERY_CONCURRENCY") or "2")
 
 from app import create_app  # noqa: E402
 

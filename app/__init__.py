@@ -57,10 +57,12 @@ def _derive_paths(app: Flask) -> None:
     app.config["SQLALCHEMY_DATABASE_URI"] = uri
     if not app.config["MESSAGE_KEY_FILE"]:
         app.config["MESSAGE_KEY_FILE"] = os.path.join(data_dir, "keys", "messages.key")
-    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+    options = database.pool_options(app.config, uri)
+    if uri.startswith("sqlite"):
         # SQLite serialises writers; a generous busy timeout queues them instead of failing.
-        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"timeout": 30}}
+        options["connect_args"] = {"timeout": 30}
         _create_private(uri.split("///", 1)[-1].split("?", 1)[0])
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**options, **app.config["SQLALCHEMY_ENGINE_OPTIONS"]}
 
 
 def _create_private(path: str) -> None:
