@@ -51,9 +51,7 @@ def _type_list(params: Params, name: str) -> list[str] | None:
 @bp.get("/server-info")
 @doc("Server settings and upload limits", auth=None)
 def get_server_info():
-    settings = ServerSettings.get()
-    db.session.commit()
-    return ok(server_info=server_info.describe(settings))
+    return ok(server_info=server_info.current())
 
 
 @bp.put("/server-info")
