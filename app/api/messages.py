@@ -2,7 +2,7 @@
 from flask import Blueprint, current_app
 
 from ..accounts.auth import current_caller, login_required
-from ..messaging import edits, messages, reactions
+from ..messaging import edits, history, messages, reactions
 from ..messaging.frames import seen_by, serialize
 from ..openapi import doc
 from ..params import Params
@@ -27,7 +27,7 @@ def list_messages():
     params.done()
     me = current_caller()
     channel = messages.visible_channel(me, channel_id)
-    return ok(messages=serialize(messages.messages_around(channel, before, after, limit), me.id))
+    return ok(messages=history.around(channel, me.id, before, after, limit))
 
 
 @bp.get("/<message_id>")
