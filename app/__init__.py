@@ -4,7 +4,7 @@ import os
 from flask import Flask
 from flask_cors import CORS
 
-from . import database, keys, logs, models  # noqa: F401  (models: registers every table)
+from . import database, json_provider, keys, logs, models  # noqa: F401  (models: registers every table)
 from .api import register_blueprints
 from .limits import addresses, blocklist, limiter
 from .cli import register_cli
@@ -16,6 +16,7 @@ from .realtime import seen
 
 def create_app(config_object: str | type = "config.Config", **overrides) -> Flask:
     app = Flask(__name__)
+    app.json = json_provider.FastJSONProvider(app)
     app.url_map.converters.update(URL_CONVERTERS)
     app.config.from_object(config_object)
     app.config.update(overrides)
@@ -25,6 +26,7 @@ def create_app(config_object: str | type = "config.Config", **overrides) -> Flas
     db.init_app(app)
     with app.app_context():
         database.register_sqlite_pragmas(db.engine)
+        database.count_connections(db.engine)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
     redis.init_app(app)
     keys.init_app(app)

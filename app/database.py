@@ -10,6 +10,7 @@ from collections import namedtuple
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from . import metrics
 from .extensions import db
 
 
@@ -27,6 +28,15 @@ def pool_options(config, uri: str) -> dict:
     size = config["DB_POOL_SIZE"] or max(1, min(config["DB_CONCURRENCY"], config["DB_POOL_SIZE_CAP"]))
     return {"pool_size": size, "max_overflow": config["DB_MAX_OVERFLOW"], "pool_timeout": config["DB_POOL_TIMEOUT"],
             "pool_recycle": config["DB_POOL_RECYCLE"], "pool_pre_ping": pre_ping}
+
+
+def count_connections(engine: Engine) -> None:
+    """Count every connection the engine opens (pufferblow_db_connections_opened_total)."""
+    event.listen(engine, "connect", _opened)
+
+
+def _opened(_dbapi_connection, _record) -> None:
+    metrics.DB_CONNECTIONS.inc()
 
 
 def register_sqlite_pragmas(engine: Engine) -> None:

@@ -18,7 +18,8 @@ from .messages import ChannelRow
 from .reactions import grouped_reactions
 
 _messages = Message.__table__
-_CALLER_KEYS = [column.key for column in CALLER_COLUMNS]
+# What an object shows of a sender: the Caller fields up to the roles (the rest keep defaults).
+_SENDER_KEYS = [column.key for column in CALLER_COLUMNS][:6]
 _ORIGINAL_KEYS = ("id", "channel_id", "sender_id", "key_id", "ciphertext")
 
 
@@ -36,10 +37,10 @@ def _statement(newest_first: bool, before: bool = False, after: bool = False) ->
     sender, author = User.__table__.alias("sender"), User.__table__.alias("author")
     original, pins = _messages.alias("original"), Pin.__table__
     columns = [*page.c,
-               *(sender.c[key].label(f"by_{key}") for key in _CALLER_KEYS),
+               *(sender.c[key].label(f"by_{key}") for key in _SENDER_KEYS),
                pins.c.message_id.is_not(None).label("pinned"),
                *(original.c[key].label(f"original_{key}") for key in _ORIGINAL_KEYS),
-               *(author.c[key].label(f"author_{key}") for key in _CALLER_KEYS)]
+               author.c.username.label("author_username")]
     joined = (page.outerjoin(sender, sender.c.id == page.c.sender_id)
               .outerjoin(pins, pins.c.message_id == page.c.id)
               .outerjoin(original, original.c.id == page.c.reply_to_id)
@@ -58,8 +59,7 @@ _BEFORE = _statement(newest_first=True, before=True)
 _AFTER = _statement(newest_first=False, after=True)
 _BETWEEN = _statement(newest_first=False, before=True, after=True)
 
-_SENDER = slice(len(_messages.c), len(_messages.c) + len(_CALLER_KEYS))
-_AUTHOR = slice(-len(_CALLER_KEYS), None)
+_SENDER = slice(len(_messages.c), len(_messages.c) + len(_SENDER_KEYS))
 
 
 class _Original:
@@ -110,7 +110,8 @@ def _objects(channel: ChannelRow, viewer: str, statements: tuple, values: dict) 
         reply = None
         if row.reply_to_id is not None:
             original = _Original(row) if row.original_id is not None else None
-            author = Caller(*row[_AUTHOR]) if row.author_id is not None else None
+            author = Caller(original.sender_id, row.author_username, "offline", None, False, False) \
+                if row.author_username is not None else None
             reply = reply_summary(row.reply_to_id, original, author, texts.get(row.original_id))
         result.append(object_of(row, texts[row.id], sender, channel.is_private, reply,
                                 reactions.get(row.id), row.pinned))
