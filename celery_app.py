@@ -5,9 +5,9 @@ from scripts.observability import metrics_dir
 
 metrics_dir()  # before the app is imported: task metrics join the web processes' in one directory
 
-# The worker's pool runs this many tasks at once (CELERY_CONCURRENCY, default 2, also read by
-# config.py for Celery itself): the database pool keeps a connection for each.
-os.environ.setdefault("DB_CONCURRENCY", os.environ.get("CELERY_CONCURRENCY") or "2")
+# The worker runs this many tasks at once (CELERY_CONCURRENCY, which config.py hands to Celery,
+# else Celery's default of one per CPU): the database pool keeps a connection for each.
+os.environ.setdefault("DB_CONCURRENCY", os.environ.get("CELERY_CONCURRENCY") or str(os.cpu_count() or 2))
 
 from app import create_app  # noqa: E402
 

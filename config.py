@@ -150,9 +150,6 @@ class Config:
         "result_serializer": "json",
         "accept_content": ["json"],
         "task_ignore_result": True,
-        # Tasks one worker runs at once (--concurrency overrides it; keep the two equal, as
-        # scripts/run.py does: the database pool is sized from CELERY_CONCURRENCY).
-        "worker_concurrency": int(os.environ.get("CELERY_CONCURRENCY") or 2),
         "broker_connection_retry_on_startup": True,
         # Every registered task (app/admin/registry.py) runs through "background.run"
         # (app.tasks.BACKGROUND_RUN), so each run is recorded; the status route describes these
@@ -168,6 +165,11 @@ class Config:
                           }.items()},
         "timezone": "UTC",
     }
+    # Tasks one worker runs at once (unset: Celery's default, one per CPU). --concurrency
+    # overrides it; keep the two equal, as scripts/run.py does: celery_app.py sizes the database
+    # pool from this.
+    if os.environ.get("CELERY_CONCURRENCY"):
+        CELERY["worker_concurrency"] = int(os.environ["CELERY_CONCURRENCY"])
 
 
 class TestConfig(Config):
