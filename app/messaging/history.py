@@ -1,11 +1,11 @@
 """History pages: a channel's messages as clients read them, each page in two prepared statements.
 
-One prepared statement reads the page and everything a message joins one to one: its sender,
-whether it is pinned, the original it replies to and that original's sender. The page is
-chosen in a subquery first, so only its rows are joined however deep the cursor or the page
-number. The reactions (many per message) come from a second statement over the same page. The texts (the page's and
-the replied originals') are decrypted with one look-up of the key file, and a reply to a
-message of the same page reuses its text.
+The first reads the page and everything a message joins one to one: its sender, whether it is
+pinned, the original it replies to and that original's sender. The page is chosen in a subquery
+first, so only its rows are joined however deep the cursor or the page number. The second reads
+the same page's reactions (many per message). The texts (the page's and the replied originals')
+are decrypted with one look-up of the key file, a reply to a message of the same page reuses its
+text, and each sender's fields are built once per page.
 """
 import sqlalchemy as sa
 
@@ -23,8 +23,8 @@ _SENDER_KEYS = [column.key for column in CALLER_COLUMNS][:6]
 _ORIGINAL_KEYS = ("id", "channel_id", "sender_id", "key_id", "ciphertext")
 
 
-def _statement(newest_first: bool, before: bool = False, after: bool = False) -> Prepared:
-    """The page's messages oldest first, with their joins (see the module docstring)."""
+def _statement(newest_first: bool, before: bool = False, after: bool = False) -> tuple[Prepared, Prepared]:
+    """The page's messages oldest first with their joins, and the page's reactions."""
     page = sa.select(*_messages.c).where(_messages.c.channel_id == sa.bindparam("channel_id"))
     if before:
         page = page.where(_messages.c.id < sa.bindparam("before"))
