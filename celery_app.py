@@ -3,6 +3,8 @@
 `worker --beat-thread SCHEDULE_FILE` also runs beat as a thread of the worker (make run's
 one-machine layout); celery's own `-B` forks beat into a process of its own.
 """
+import os
+
 import click
 from celery import bootsteps
 from celery.beat import EmbeddedService
@@ -10,6 +12,10 @@ from celery.beat import EmbeddedService
 from scripts.observability import metrics_dir
 
 metrics_dir()  # before the app is imported: task metrics join the web processes' in one directory
+
+# The worker runs this many tasks at once (CELERY_CONCURRENCY, which config.py hands to Celery,
+# else Celery's default of one per CPU): the database pool keeps a connection for each.
+os.environ.setdefault("DB_CONCURRENCY", os.environ.get("CELERY_CONCURRENCY") or str(os.cpu_count() or 2))
 
 from app import create_app  # noqa: E402
 

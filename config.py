@@ -22,7 +22,24 @@ class Config:
     DATA_DIR = os.path.abspath(os.environ.get("PUFFERBLOW_DATA_DIR", os.path.join(BASE_DIR, "instance")))
     # Empty: SQLite in DATA_DIR (filled in by the factory, so tests may move DATA_DIR).
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL", "")
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # Database connections of one process (app/database.py pool_options): one for each thread
+    # that may use the database at once, kept open for good. DB_CONCURRENCY is that number: a
+    # gunicorn worker's threads (set for each worker by gunicorn.conf.py), a Celery worker's
+    # concurrency (set by celery_app.py), else 8. The pool holds at most DB_POOL_SIZE_CAP of them
+    # (2 web workers x 40 stay under PostgreSQL's default 100); beyond it a request waits up to
+    # DB_POOL_TIMEOUT seconds for a free one. DB_POOL_SIZE sets the size outright. Overflow
+    # connections are opened and closed per request, which costs PostgreSQL a new backend each
+    # time: DB_MAX_OVERFLOW stays 0 unless the database can take them.
+    DB_CONCURRENCY = int(os.environ.get("DB_CONCURRENCY") or 8)
+    DB_POOL_SIZE_CAP = 40
+    DB_POOL_SIZE = int(os.environ.get("DB_POOL_SIZE") or 0)  # 0: min(DB_CONCURRENCY, DB_POOL_SIZE_CAP)
+    DB_MAX_OVERFLOW = int(os.environ.get("DB_MAX_OVERFLOW", 0))
+    DB_POOL_TIMEOUT = float(os.environ.get("DB_POOL_TIMEOUT", 30))
+    # A connection older than this (seconds) is replaced when next taken (-1: never); a dropped
+    # connection is caught by the ping before use (DB_POOL_PRE_PING) either way.
+    DB_POOL_RECYCLE = int(os.environ.get("DB_POOL_RECYCLE", 3600))
+    DB_POOL_PRE_PING = _env_bool("DB_POOL_PRE_PING", True)
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {}  # extra create_engine() options, over the pool's
     REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     # Every Redis key and pub/sub channel starts with this and the db number (app/keys.py): pub/sub
     # ignores db numbers, so servers sharing one Redis need different prefixes.
@@ -168,6 +185,11 @@ class Config:
             seconds=float(os.environ.get("RUN_REAP_SECONDS", 30)))}},
         "timezone": "UTC",
     }
+    # Tasks one worker runs at once (unset: Celery's default, one per CPU). --concurrency
+    # overrides it; keep the two equal, as scripts/run.py does: celery_app.py sizes the database
+    # pool from this.
+    if os.environ.get("CELERY_CONCURRENCY"):
+        CELERY["worker_concurrency"] = int(os.environ["CELERY_CONCURRENCY"])
 
 
 class TestConfig(Config):

@@ -49,6 +49,13 @@ http_errors.install()
 loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
 
 
+def post_fork(_server, worker):
+    """Size the worker's database pool from the requests it runs at once (config.py DB_CONCURRENCY)."""
+    cfg = worker.cfg
+    async_worker = cfg.worker_class_str.startswith(("gevent", "eventlet", "tornado", "asgi"))
+    os.environ.setdefault("DB_CONCURRENCY", str(cfg.worker_connections if async_worker else cfg.threads))
+
+
 def post_worker_init(worker):
     """On SIGTERM also close the worker's WebSockets (1001), so a restart need not wait them out.
 

@@ -4,7 +4,7 @@ import os
 from flask import Flask
 from flask_cors import CORS
 
-from . import database, keys, logs, models, urls  # noqa: F401  (models: registers every table)
+from . import database, json_provider, keys, logs, models, urls  # noqa: F401  (models: registers every table)
 from .api import register_blueprints
 from .limits import addresses, blocklist, limiter
 from .cli import register_cli
@@ -26,6 +26,7 @@ class App(Flask):
 
 def create_app(config_object: str | type = "config.Config", **overrides) -> Flask:
     app = App(__name__)
+    app.json = json_provider.FastJSONProvider(app)
     app.url_map.converters.update(URL_CONVERTERS)
     # A doubled slash is a path of its own (a JSON 404), not a redirect to the merged path, which
     # Werkzeug would answer as an HTML 308 with a Location built from the Host header.
@@ -40,6 +41,7 @@ def create_app(config_object: str | type = "config.Config", **overrides) -> Flas
     db.init_app(app)
     with app.app_context():
         database.register_sqlite_pragmas(db.engine)
+        database.count_connections(db.engine)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
     redis.init_app(app)
     keys.init_app(app)
@@ -72,10 +74,12 @@ def _derive_paths(app: Flask) -> None:
     app.config["SQLALCHEMY_DATABASE_URI"] = uri
     if not app.config["MESSAGE_KEY_FILE"]:
         app.config["MESSAGE_KEY_FILE"] = os.path.join(data_dir, "keys", "messages.key")
-    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+    options = database.pool_options(app.config, uri)
+    if uri.startswith("sqlite"):
         # SQLite serialises writers; a generous busy timeout queues them instead of failing.
-        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"timeout": 30}}
+        options["connect_args"] = {"timeout": 30}
         _create_private(uri.split("///", 1)[-1].split("?", 1)[0])
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**options, **app.config["SQLALCHEMY_ENGINE_OPTIONS"]}
 
 
 def _create_private(path: str) -> None:

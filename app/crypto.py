@@ -65,6 +65,8 @@ def _read(path: str) -> dict:
         "current": raw["current"],
         "keys": {kid: AESGCM(base64.b64decode(key)) for kid, key in raw["keys"].items()},
         "hmac_key": base64.b64decode(raw["hmac_key"]),
+        # Derived once per read of the file: every signed link of a page uses it.
+        "url_key": hmac.new(base64.b64decode(raw["hmac_key"]), b"url-signing", hashlib.sha256).digest(),
     }
 
 
@@ -94,6 +96,19 @@ def decrypt(key_id: str, blob: bytes, context: str) -> str:
     return cipher.decrypt(blob[:12], blob[12:], context.encode()).decode()
 
 
+def decrypt_all(items) -> list[str]:
+    """decrypt() of many (key_id, blob, context) triples, with one look-up of the key file."""
+    ciphers = _keys()["keys"]
+    texts = []
+    for key_id, blob, context in items:
+        cipher = ciphers.get(key_id)
+        if cipher is None:  # a key added since: decrypt() rereads the file
+            texts.append(decrypt(key_id, blob, context))
+        else:
+            texts.append(cipher.decrypt(blob[:12], blob[12:], context.encode()).decode())
+    return texts
+
+
 def digest(text: str) -> str:
     """HMAC-SHA256 hex of the plaintext: lets clients compare messages without the key."""
     return hmac.new(_keys()["hmac_key"], text.encode(), hashlib.sha256).hexdigest()
@@ -101,8 +116,7 @@ def digest(text: str) -> str:
 
 def sign(value: str) -> str:
     """HMAC-SHA256 hex of value under a key derived for signing URLs (apart from message digests)."""
-    key = hmac.new(_keys()["hmac_key"], b"url-signing", hashlib.sha256).digest()
-    return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(_keys()["url_key"], value.encode(), hashlib.sha256).hexdigest()
 
 
 def rotate_key(path: str) -> str:

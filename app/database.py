@@ -1,4 +1,4 @@
-"""Database specifics: SQLite's connection settings and the driver-level fast path (Prepared).
+"""Database specifics: the connection pool's size, SQLite's connection settings and the driver-level fast path (Prepared).
 
 Prepared relies on these SQLAlchemy internals, checked by tests/test_database.py so that an
 upgrade that changes them fails loudly: `compiled.positiontup`, `compiled.binds`,
@@ -10,7 +10,33 @@ from collections import namedtuple
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from . import metrics
 from .extensions import db
+
+
+def pool_options(config, uri: str) -> dict:
+    """create_engine() options of the connection pool, from the DB_* settings (config.py).
+
+    Connections open as threads first need them and stay open, one per thread that uses the
+    database at once: none is opened per request once as many requests as the process runs at
+    once have been served.
+    """
+    if uri.startswith("sqlite") and (":memory:" in uri or uri.rstrip("/") in {"sqlite:", "sqlite:/"}):
+        return {}  # an in-memory database lives in one connection (SQLAlchemy's own pool for it)
+    # A ping before each use finds a connection the server dropped; a SQLite file cannot drop one.
+    pre_ping = config["DB_POOL_PRE_PING"] and not uri.startswith("sqlite")
+    size = config["DB_POOL_SIZE"] or max(1, min(config["DB_CONCURRENCY"], config["DB_POOL_SIZE_CAP"]))
+    return {"pool_size": size, "max_overflow": config["DB_MAX_OVERFLOW"], "pool_timeout": config["DB_POOL_TIMEOUT"],
+            "pool_recycle": config["DB_POOL_RECYCLE"], "pool_pre_ping": pre_ping}
+
+
+def count_connections(engine: Engine) -> None:
+    """Count every connection the engine opens (pufferblow_db_connections_opened_total)."""
+    event.listen(engine, "connect", _opened)
+
+
+def _opened(_dbapi_connection, _record) -> None:
+    metrics.DB_CONNECTIONS.inc()
 
 
 def register_sqlite_pragmas(engine: Engine) -> None:
@@ -47,7 +73,8 @@ class Prepared:
         self._plans: dict[str, tuple] = {}
 
     def plan(self, dialect) -> tuple:
-        """(SQL, parameter order or None for named parameters, bind processors, result processors)."""
+        """(SQL, parameter order or None for named parameters, bind processors, result processors
+        by column position; None for a statement that returns no rows)."""
         plan = self._plans.get(dialect.name)
         if plan is None:
             compiled = self.statement.compile(dialect=dialect)
@@ -56,26 +83,39 @@ class Prepared:
                      for name, bind in compiled.binds.items()}
             results = [column.type.dialect_impl(dialect).result_processor(dialect, None)
                        for column in self.statement.selected_columns] if self.row else []
+            # (position, processor) of the columns that have one: most values pass unchanged.
+            results = [(index, process) for index, process in enumerate(results) if process] if self.row else None
             plan = self._plans[dialect.name] = (compiled.string, names, binds, results)
         return plan
 
-    def _run(self, driver, dialect, values: dict):
+    def _run(self, driver, dialect, values: dict, every_row: bool = False):
         sql, names, binds, results = self.plan(dialect)
         processed = {name: (process(values[name]) if process else values[name])
                      for name, process in binds.items()}
         cursor = driver.execute(sql, [processed[name] for name in names] if names is not None else processed)
-        if not results:
+        if results is None:
             cursor.close()
             return None
-        raw = cursor.fetchone()
+        raw_rows = cursor.fetchall() if every_row else [cursor.fetchone()]
         cursor.close()
-        if raw is None:
-            return None
-        return self.row._make(process(value) if process else value for process, value in zip(results, raw))
+        rows = []
+        for raw in raw_rows:
+            if raw is None:
+                continue
+            values = list(raw)
+            for index, process in results:
+                values[index] = process(values[index])
+            rows.append(self.row._make(values))
+        return rows if every_row else (rows[0] if rows else None)
 
     def first(self, values: dict):
         """The first row (a named tuple of processed values), or None."""
         return self.execute(values)
+
+    def all(self, values: dict) -> list:
+        """Every row of a select, in the session's transaction like execute()."""
+        connection = db.session.connection()
+        return self._run(connection.connection.driver_connection, connection.dialect, values, every_row=True)
 
     def execute(self, values: dict, only_write: bool = False):
         """Run in the session's transaction (begun if needed); the caller commits. Returns the

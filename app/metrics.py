@@ -25,6 +25,8 @@ EVENTS_PUBLISHED = Counter("pufferblow_events_published_total", "Live events pub
 EVENTS_DELIVERED = Counter("pufferblow_events_delivered_total", "Live event frames handed to sockets")
 TASKS = Counter("pufferblow_celery_tasks_total", "Celery task outcomes, by task", ["task", "outcome"])
 RATE_LIMITED = Counter("pufferblow_rate_limited_total", "Requests refused by a rate limit")
+# Once the pool is warm this stays still: a steady rise means connections opened per request.
+DB_CONNECTIONS = Counter("pufferblow_db_connections_opened_total", "Database connections opened")
 
 # (endpoint, method, status) -> (request counter, latency histogram): labels() takes a lock and
 # builds a key on every call, more than the increment itself.

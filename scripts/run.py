@@ -56,14 +56,14 @@ def _migrate() -> None:
 # One machine, lean defaults (production runs its processes as the README shows): one gunicorn
 # worker whose threads hold the sockets, and one Celery process (threads pool) that also runs
 # beat as a thread, instead of two workers, a prefork pool and a beat process (~3x the memory).
-WEB_DEFAULTS = {"GUNICORN_WORKERS": "1", "GUNICORN_THREADS": "1100"}
+WEB_DEFAULTS = {"GUNICORN_WORKERS": "1", "GUNICORN_THREADS": "1100", "CELERY_CONCURRENCY": "4"}
 
 
 def commands(data_dir: str) -> dict[str, list[str]]:
     return {
         "gunicorn": [f"{BIN}/gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
         "celery worker and beat": [f"{BIN}/celery", "-A", "celery_app", "worker", "--loglevel", "INFO",
-                                   "--pool", "threads", "--concurrency", os.environ.get("CELERY_CONCURRENCY", "4"),
+                                   "--pool", "threads", "--concurrency", os.environ["CELERY_CONCURRENCY"],
                                    "--beat-thread", os.path.join(data_dir, "celerybeat-schedule")],
     }
 

@@ -9,8 +9,7 @@ from ..accounts.auth import Caller, current_caller, login_required, staff_requir
 from ..admin import audit
 from ..errors import APIError, ValidationError
 from ..extensions import db
-from ..messaging import channel_rules, edits, events, messages, send
-from ..messaging.frames import serialize
+from ..messaging import channel_rules, edits, events, history, messages, send
 from ..models import Channel, ChannelMember, User
 from ..endpoint import endpoint
 from ..fields import Fields, Files, Flag, Integer, Text
@@ -187,10 +186,8 @@ def load_messages(query: History, channel_id: str):
     me = current_caller()
     channel = messages.visible_channel(me, channel_id)
     if before or after:
-        rows = messages.messages_around(channel, before, after, limit)
-    else:
-        rows = messages.page_of_messages(channel, page, per_page)
-    return ok(messages=serialize(rows, me.id))
+        return ok(messages=history.around(channel, me.id, before, after, limit))
+    return ok(messages=history.page(channel, me.id, page, per_page))
 
 
 class NewMessage(Fields):

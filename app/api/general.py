@@ -4,7 +4,6 @@ from flask import Blueprint
 
 from ..admin import server_info
 from ..extensions import db, redis
-from ..models import ServerSettings
 from ..endpoint import endpoint
 from .responses import ok
 
@@ -14,9 +13,7 @@ bp = Blueprint("general", __name__)
 @bp.get("/api/v1/info")
 @endpoint("Public summary of this server")
 def info():
-    settings = ServerSettings.get()
-    db.session.commit()
-    return ok(server_info=server_info.describe(settings, with_limits=False))
+    return ok(server_info=server_info.current(with_limits=False))
 
 
 @bp.get("/healthz")

@@ -2,7 +2,7 @@
 from flask import Blueprint
 
 from ..accounts.auth import current_caller, login_required
-from ..messaging import edits, messages, reactions
+from ..messaging import edits, history, messages, reactions
 from ..messaging.frames import seen_by, serialize
 from ..endpoint import endpoint
 from ..fields import Fields, Integer, Text
@@ -27,7 +27,7 @@ class ChannelHistory(Fields):
 def list_messages(query: ChannelHistory):
     me = current_caller()
     channel = messages.visible_channel(me, query.channel_id)
-    return ok(messages=serialize(messages.messages_around(channel, query.before, query.after, query.limit), me.id))
+    return ok(messages=history.around(channel, me.id, query.before, query.after, query.limit))
 
 
 @bp.get("/<message_id>")

@@ -48,9 +48,7 @@ class Settings(Fields):
 @bp.get("/server-info")
 @endpoint("Server settings and upload limits")
 def get_server_info():
-    settings = ServerSettings.get()
-    db.session.commit()
-    return ok(server_info=server_info.describe(settings))
+    return ok(server_info=server_info.current())
 
 
 @bp.put("/server-info")

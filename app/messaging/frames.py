@@ -25,16 +25,30 @@ def message_object(message: MessageRow, text: str, sender: Caller | None, privat
                    reply_to: dict | None = None, reactions: list | None = None, pinned: bool = False) -> dict:
     """The message with its sender's current name, avatar and roles; attachment links of a
     private channel are signed, so only those who loaded the message can fetch them."""
+    return object_of(message, text, sender_fields(sender), private, reply_to, reactions, pinned)
+
+
+def sender_fields(sender: Caller | None) -> tuple:
+    """What a message object shows of its sender (a page computes it once per sender)."""
+    if sender is None:
+        return "deleted-user", None, "offline", []
+    return sender.username, absolute_url(sender.avatar_url), sender.status, sender.roles
+
+
+def object_of(message, text: str, sender: tuple, private: bool, reply_to: dict | None = None,
+              reactions: list | None = None, pinned: bool = False) -> dict:
+    """message_object() with the sender's fields already at hand (sender_fields())."""
+    username, avatar_url, status, roles = sender
     return {
         "message_id": message.id,
         "sender_user_id": message.sender_id,
         "channel_id": message.channel_id,
         "message": text,
         "hashed_message": message.hashed_message,
-        "username": sender.username if sender else "deleted-user",
-        "sender_avatar_url": absolute_url(sender.avatar_url) if sender else None,
-        "sender_status": sender.status if sender else "offline",
-        "sender_roles": sender.roles if sender else [],
+        "username": username,
+        "sender_avatar_url": avatar_url,
+        "sender_status": status,
+        "sender_roles": list(roles),
         "sent_at": iso(message.sent_at),
         "attachments": [signed_url(url, path_of_url(url)) if private else url for url in message.attachments or []],
         "edited_at": iso(message.edited_at),
@@ -63,7 +77,7 @@ def serialize(messages: list[MessageRow], viewer: str | None = None) -> list[dic
     """Stored messages as clients read them: decrypted, with what they join loaded in batches.
     viewer: whose `me` the reactions show (live frames, read by many, carry none)."""
     ids = [m.id for m in messages]
-    texts = {m.id: crypto.decrypt(m.key_id, m.ciphertext, m.channel_id) for m in messages}
+    texts = dict(zip(ids, crypto.decrypt_all((m.key_id, m.ciphertext, m.channel_id) for m in messages)))
     # Replies mostly answer recent messages: those on the page are not read or decrypted again.
     originals = {m.id: m for m in messages}
     originals.update((m.id, m) for m in message_rows({m.reply_to_id for m in messages

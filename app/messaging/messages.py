@@ -6,8 +6,8 @@ Row types (the request path reads these, never ORM objects):
   and `is_member`, whether the account it was read for belongs to it (False when read for no
   account, as the fan-out task does). Read by `visible_channel()` in one prepared statement.
 - `MessageRow`: a message's columns as stored (id, channel_id, sender_id, key_id, ciphertext,
-  hashed_message, attachments, sent_at, edited_at, reply_to_id, mentions). History reads return
-  them; app/messaging/frames.py turns them into what clients read.
+  hashed_message, attachments, sent_at, edited_at, reply_to_id, mentions), read by id;
+  app/messaging/frames.py turns them into what clients read (history pages: history.py).
 
 A direct conversation (is_dm) is a private channel that only its two members read: staff see
 every other private channel, never a direct one.
@@ -132,10 +132,6 @@ def channel_list(user: Caller) -> list[dict]:
     return result
 
 
-def _message_rows(query) -> list[MessageRow]:
-    return [MessageRow(*row) for row in db.session.execute(query)]
-
-
 def message_rows(message_ids: set[str]) -> list[MessageRow]:
     """The stored messages among these ids (batched lookups: replies' originals, mentions)."""
     if len(message_ids) < 2:  # none, or one through the prepared statement (a reply just off the page)
@@ -154,28 +150,6 @@ def channel_message(channel: ChannelRow, message_id: str) -> MessageRow:
     if message is None or message.channel_id != channel.id:
         raise APIError(404, "Message not found", "UNKNOWN_MESSAGE")
     return message
-
-
-def _in_channel(channel: ChannelRow):
-    return sa.select(*_MESSAGE_COLUMNS).where(Message.channel_id == channel.id)
-
-
-def page_of_messages(channel: ChannelRow, page: int, per_page: int) -> list[MessageRow]:
-    """Page 1 holds the newest messages; each page is returned oldest first."""
-    newest_first = _in_channel(channel).order_by(Message.id.desc()).offset((page - 1) * per_page).limit(per_page)
-    return list(reversed(_message_rows(newest_first)))
-
-
-def messages_around(channel: ChannelRow, before: str | None, after: str | None, limit: int) -> list[MessageRow]:
-    """Keyset paging: the newest `limit` before a cursor, or the oldest `limit` after one."""
-    # Ids are stored lower-case and compared as strings; a UUID may arrive in either case.
-    before, after = before and before.lower(), after and after.lower()
-    query = _in_channel(channel)
-    if before:
-        query = query.where(Message.id < before)
-    if after:
-        return _message_rows(query.where(Message.id > after).order_by(Message.id).limit(limit))
-    return list(reversed(_message_rows(query.order_by(Message.id.desc()).limit(limit))))
 
 
 def delete_message(message: MessageRow) -> None:

@@ -169,6 +169,11 @@ def reactions_of(message_ids: list[str], viewer: str | None) -> dict[str, list[d
     if not message_ids:
         return {}
     rows = db.session.connection().execute(_REACTIONS_OF, {"ids": list(message_ids)})  # Core rows, no ORM step
+    return grouped_reactions(rows, viewer)
+
+
+def grouped_reactions(rows, viewer: str | None) -> dict[str, list[dict]]:
+    """(message_id, emoji, user_id) rows, oldest first, as each message's `reactions`."""
     grouped: dict[str, dict[str, list[str]]] = {}
     for message_id, emoji, user_id in rows:
         grouped.setdefault(message_id, {}).setdefault(emoji, []).append(user_id)

@@ -1,0 +1,118 @@
+"""History pages: a channel's messages as clients read them, each page in two prepared statements.
+
+The first reads the page and everything a message joins one to one: its sender, whether it is
+pinned, the original it replies to and that original's sender. The page is chosen in a subquery
+first, so only its rows are joined however deep the cursor or the page number. The second reads
+the same page's reactions (many per message). The texts (the page's and the replied originals')
+are decrypted with one look-up of the key file, a reply to a message of the same page reuses its
+text, and each sender's fields are built once per page.
+"""
+import sqlalchemy as sa
+
+from .. import crypto
+from ..accounts.auth import CALLER_COLUMNS, Caller
+from ..database import Prepared
+from ..models import Message, Pin, Reaction, User
+from .frames import object_of, reply_summary, sender_fields
+from .messages import ChannelRow
+from .reactions import grouped_reactions
+
+_messages = Message.__table__
+# What an object shows of a sender: the Caller fields up to the roles (the rest keep defaults).
+_SENDER_KEYS = [column.key for column in CALLER_COLUMNS][:6]
+_ORIGINAL_KEYS = ("id", "channel_id", "sender_id", "key_id", "ciphertext")
+
+
+def _statement(newest_first: bool, before: bool = False, after: bool = False) -> tuple[Prepared, Prepared]:
+    """The page's messages oldest first with their joins, and the page's reactions."""
+    page = sa.select(*_messages.c).where(_messages.c.channel_id == sa.bindparam("channel_id"))
+    if before:
+        page = page.where(_messages.c.id < sa.bindparam("before"))
+    if after:
+        page = page.where(_messages.c.id > sa.bindparam("after"))
+    page = page.order_by(_messages.c.id.desc() if newest_first else _messages.c.id)
+    # Both always named: SQLite renders an OFFSET with any LIMIT (an anonymous parameter otherwise).
+    page = page.limit(sa.bindparam("limit", type_=sa.Integer)).offset(sa.bindparam("offset", type_=sa.Integer))
+    page = page.subquery("page")
+    sender, author = User.__table__.alias("sender"), User.__table__.alias("author")
+    original, pins = _messages.alias("original"), Pin.__table__
+    columns = [*page.c,
+               *(sender.c[key].label(f"by_{key}") for key in _SENDER_KEYS),
+               pins.c.message_id.is_not(None).label("pinned"),
+               *(original.c[key].label(f"original_{key}") for key in _ORIGINAL_KEYS),
+               author.c.username.label("author_username")]
+    joined = (page.outerjoin(sender, sender.c.id == page.c.sender_id)
+              .outerjoin(pins, pins.c.message_id == page.c.id)
+              .outerjoin(original, original.c.id == page.c.reply_to_id)
+              .outerjoin(author, author.c.id == original.c.sender_id))
+    reactions = Reaction.__table__
+    return (Prepared(sa.select(*columns).select_from(joined).order_by(page.c.id), "HistoryRow"),
+            # The same page's reactions, by the same parameters (the page's ids are not at hand
+            # when the statement is built, and an IN list would make it a new statement each time).
+            Prepared(sa.select(reactions.c.message_id, reactions.c.emoji, reactions.c.user_id)
+                     .where(reactions.c.message_id.in_(sa.select(page.c.id)))
+                     .order_by(reactions.c.created_at, reactions.c.user_id), "ReactionRow"))
+
+
+_NEWEST = _statement(newest_first=True)
+_BEFORE = _statement(newest_first=True, before=True)
+_AFTER = _statement(newest_first=False, after=True)
+_BETWEEN = _statement(newest_first=False, before=True, after=True)
+
+_SENDER = slice(len(_messages.c), len(_messages.c) + len(_SENDER_KEYS))
+
+
+class _Original:
+    """The replied-to message as reply_summary() reads it."""
+    __slots__ = _ORIGINAL_KEYS
+
+    def __init__(self, row):
+        for key in _ORIGINAL_KEYS:
+            setattr(self, key, getattr(row, f"original_{key}"))
+
+
+def page(channel: ChannelRow, viewer: str, number: int, per_page: int) -> list[dict]:
+    """Page `number` counted from the newest (page 1), oldest first."""
+    return _objects(channel, viewer, _NEWEST, {"channel_id": channel.id, "limit": per_page,
+                                               "offset": (number - 1) * per_page})
+
+
+def around(channel: ChannelRow, viewer: str, before: str | None, after: str | None, limit: int) -> list[dict]:
+    """Keyset paging: the newest `limit` before a cursor (or the newest of all), or the oldest
+    `limit` after one (and before the other)."""
+    # Ids are stored lower-case and compared as strings; a UUID may arrive in either case.
+    values = {"channel_id": channel.id, "limit": limit, "offset": 0, "before": before and before.lower(),
+              "after": after and after.lower()}
+    if after:
+        statement = _BETWEEN if before else _AFTER
+    else:
+        statement = _BEFORE if before else _NEWEST
+    return _objects(channel, viewer, statement, values)
+
+
+def _objects(channel: ChannelRow, viewer: str, statements: tuple, values: dict) -> list[dict]:
+    page_statement, reactions_statement = statements
+    rows = page_statement.all(values)
+    if not rows:
+        return []
+    reactions = grouped_reactions(reactions_statement.all(values), viewer)
+    texts = dict(zip((row.id for row in rows),
+                     crypto.decrypt_all((row.key_id, row.ciphertext, row.channel_id) for row in rows)))
+    away = [row for row in rows if row.original_id is not None and row.original_id not in texts]
+    texts.update(zip((row.original_id for row in away), crypto.decrypt_all(
+        (row.original_key_id, row.original_ciphertext, row.original_channel_id) for row in away)))
+    senders: dict[str | None, tuple] = {}
+    result = []
+    for row in rows:
+        sender = senders.get(row.by_id)
+        if sender is None:
+            sender = senders[row.by_id] = sender_fields(Caller(*row[_SENDER]) if row.by_id is not None else None)
+        reply = None
+        if row.reply_to_id is not None:
+            original = _Original(row) if row.original_id is not None else None
+            author = Caller(original.sender_id, row.author_username, "offline", None, False, False) \
+                if row.author_username is not None else None
+            reply = reply_summary(row.reply_to_id, original, author, texts.get(row.original_id))
+        result.append(object_of(row, texts[row.id], sender, channel.is_private, reply,
+                                reactions.get(row.id), row.pinned))
+    return result

@@ -1,0 +1,156 @@
+"""The read path: settings served from the per-process cache, history pages in a fixed number of
+statements whatever their size, and the same message objects as the generic serialiser."""
+import datetime
+from contextlib import contextmanager
+
+import pytest
+from flask import Flask
+from flask.json.provider import DefaultJSONProvider
+from sqlalchemy import event
+
+from app.admin.settings import settings_changed
+from app.database import Prepared
+from app.extensions import db
+from app.json_provider import FastJSONProvider
+from app.messaging.frames import serialize
+from app.messaging.messages import message_rows
+from tests.api_helpers import add_member, load, make_channel, send
+
+
+@contextmanager
+def statements(app, monkeypatch):
+    """Count the SQL statements run meanwhile: through SQLAlchemy and through Prepared."""
+    counted = {"sql": 0}
+
+    def before(*_args):
+        counted["sql"] += 1
+
+    original = Prepared._run
+
+    def prepared_run(self, *args, **kwargs):
+        counted["sql"] += 1
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Prepared, "_run", prepared_run)
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield counted
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+        monkeypatch.setattr(Prepared, "_run", original)
+
+
+@pytest.mark.parametrize("path", ["/api/v1/info", "/api/v1/system/server-info"])
+def test_server_info_runs_no_sql_on_a_cache_hit(api, app, owner, monkeypatch, path):
+    assert api.call("GET", path).status_code == 200  # fills the cache
+    with statements(app, monkeypatch) as counted:
+        for _ in range(20):
+            assert api.call("GET", path).status_code == 200
+    assert counted["sql"] == 0
+    settings_changed()  # a miss reads the row: the counter sees it
+    with statements(app, monkeypatch) as counted:
+        assert api.call("GET", path).status_code == 200
+    assert counted["sql"] > 0
+
+
+def test_a_settings_change_is_seen_at_once(api, owner):
+    for path in ("/api/v1/info", "/api/v1/system/server-info"):
+        assert api.call("GET", path).status_code == 200
+    response = api.call("PUT", "/api/v1/system/server-info", token=owner["token"],
+                        json={"server_name": "Renamed", "max_message_length": 1234})
+    assert response.status_code == 200, response.get_json()
+    assert api.call("GET", "/api/v1/info").get_json()["server_info"]["server_name"] == "Renamed"
+    info = api.call("GET", "/api/v1/system/server-info").get_json()["server_info"]
+    assert (info["server_name"], info["max_message_length"]) == ("Renamed", 1234)
+
+
+def _rich_channel(api, owner, user, other_user, count: int, private: bool = False) -> tuple[str, list[str]]:
+    """count messages by three senders, each replying to the one before, with reactions, pins
+    and mentions; the first replies to a message that is then deleted."""
+    channel = make_channel(api, owner["token"], "rich", private=private)
+    if private:
+        for member in (user, other_user):
+            add_member(api, owner["token"], channel, member["id"])
+    gone = send(api, owner["token"], channel, "soon deleted")
+    ids, previous = [], gone
+    people = [owner, user, other_user]
+    for n in range(count):
+        author = people[n % 3]
+        response = api.call("POST", f"/api/v1/channels/{channel}/send_message", token=author["token"],
+                            json={"message": f"message {n} for <@{people[(n + 1) % 3]['id']}>", "reply_to": previous})
+        assert response.status_code == 201, response.get_json()
+        previous = response.get_json()["message_id"]
+        ids.append(previous)
+        for reactor, emoji in ((owner, "👍"), (user, "🎉"), (other_user, "👍")):
+            assert api.call("POST", f"/api/v1/messages/{previous}/reactions", token=reactor["token"],
+                            json={"emoji": emoji}).status_code == 200
+        if n % 4 == 0:
+            assert api.call("PUT", f"/api/v1/channels/{channel}/pins/{previous}",
+                            token=owner["token"]).status_code in (200, 201)
+    assert api.call("DELETE", f"/api/v1/messages/{gone}", token=owner["token"]).status_code == 200
+    return channel, ids
+
+
+def test_history_pages_take_the_same_statements_whatever_their_size(api, app, owner, user, other_user,
+                                                                     monkeypatch):
+    channel, ids = _rich_channel(api, owner, user, other_user, 24)
+    counts = {}
+    for label, query in {"newest 3": {"messages_per_page": 3}, "newest 24": {"messages_per_page": 24},
+                         "before 3": {"before": ids[-1], "limit": 3}, "before 23": {"before": ids[-1], "limit": 23},
+                         "after 20": {"after": ids[2], "limit": 20}, "page 2": {"page": 2, "messages_per_page": 10}
+                         }.items():
+        runs = []
+        for _ in range(3):  # the fewest of three: a periodic cache reload may land in one
+            with statements(app, monkeypatch) as counted:
+                page = load(api, user["token"], channel, **query)
+            runs.append(counted["sql"])
+        assert page and all(m["reactions"] and m["reply_to"] for m in page)
+        counts[label] = min(runs)
+    with statements(app, monkeypatch) as counted:
+        response = api.call("GET", "/api/v1/messages", token=user["token"], query={"channel_id": channel, "limit": 24})
+    assert response.status_code == 200 and len(response.get_json()["messages"]) == 24
+    counts["messages 24"] = counted["sql"]
+    # The token, the channel, the page with its joins, the page's reactions.
+    assert set(counts.values()) == {4}, counts
+
+
+@pytest.mark.parametrize("private", [False, True])
+def test_history_objects_equal_the_generic_serialiser(api, app, owner, user, other_user, private):
+    channel, ids = _rich_channel(api, owner, user, other_user, 12, private=private)
+    page = load(api, user["token"], channel, messages_per_page=12)
+    assert [m["message_id"] for m in page] == ids
+    assert page[0]["reply_to"]["deleted"] is True
+    assert page[1]["reply_to"]["message_id"] == ids[0] and page[1]["reply_to"]["username"] == "owner"
+    assert [m["pinned"] for m in page] == [n % 4 == 0 for n in range(12)]
+    reactions = {r["emoji"]: (r["count"], set(r["user_ids"]), r["me"]) for r in page[0]["reactions"]}
+    assert reactions == {"👍": (2, {owner["id"], other_user["id"]}, False), "🎉": (1, {user["id"]}, True)}
+    assert page[0]["mentions"] == [user["id"]]
+    with app.test_request_context():
+        rows = sorted(message_rows(set(ids)), key=lambda m: m.id)
+        expected = serialize(rows, user["id"])
+        db.session.remove()
+    assert page == expected
+    deep = load(api, user["token"], channel, before=ids[5], limit=2)
+    assert deep == expected[3:5]
+
+
+def test_json_responses_hold_what_the_standard_provider_writes(api, owner):
+    body = {"status_code": 200, "text": "héllo 👍 \"quoted\" \u2028", "n": [1, 2.5, None, True],
+            "nested": {"b": 1, "a": [{}]}, "ints": {3: "three", 4: "four"}, "when": datetime.datetime(2026, 1, 2, 3, 4, 5),
+            "big": 2 ** 70}
+    fast, standard = Flask("fast"), Flask("standard")
+    fast.json, standard.json = FastJSONProvider(fast), DefaultJSONProvider(standard)
+    small = {key: value for key, value in body.items() if key != "big"}  # orjson's path; with "big": the fallback
+    for payload in (small, body):
+        with fast.app_context():
+            fast_response = fast.json.response(payload)
+            fast_text = fast.json.dumps(payload)
+        with standard.app_context():
+            expected = standard.json.loads(standard.json.response(payload).get_data())
+        assert fast_response.mimetype == "application/json"
+        assert standard.json.loads(fast_response.get_data()) == expected == standard.json.loads(fast_text)
+        assert expected["when"] == "Fri, 02 Jan 2026 03:04:05 GMT" and expected["ints"] == {"3": "three", "4": "four"}
+    response = api.call("GET", "/api/v1/info")
+    assert response.get_data().endswith(b"\n") and response.get_json()["status_code"] == 200
