@@ -7,12 +7,14 @@ CHUNK channels and keys are one UNION ALL statement; the newest of them all win.
 candidate is then decrypted and its text checked against the query (exact no-space runs, and
 no 64-bit digest collision), so the index only narrows and never decides alone.
 """
+import functools
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 
 from .. import crypto
 from ..accounts.auth import Caller
+from ..database import Prepared
 from ..extensions import db
 from ..messaging.messages import MessageRow, message_rows, visible_channel, visible_channels_query
 from ..models import Channel, Message, MessageTerm
@@ -52,35 +54,66 @@ def readable_channels(caller: Caller, channel_id: str | None) -> dict[str, sa.Ro
     return {row.id: row for row in db.session.execute(query)}
 
 
-def _range(digests: list[int], filters: Filters, below: str | None, count: int):
+def _range(index: int, terms: int, shape: tuple[bool, bool, bool, bool]):
     """One channel's and key's candidates: the first term's index range, the rest checked by lookups."""
-    first = _TERMS.alias("t0")
-    query = sa.select(first.c.message_id.label("message_id")).where(first.c.digest == digests[0])
-    for n, digest in enumerate(digests[1:], 1):
-        other = _TERMS.alias(f"t{n}")
-        query = query.where(sa.exists().where(other.c.digest == digest, other.c.message_id == first.c.message_id))
-    if below is not None:
-        query = query.where(first.c.message_id < below)
-    if filters.above is not None:
-        query = query.where(first.c.message_id > filters.above)
-    if filters.from_user_id is not None or filters.has_attachment:
+    below, above, sender, attachment = shape
+    first = _TERMS.alias(f"r{index}t0")
+    query = sa.select(first.c.message_id.label("message_id")).where(first.c.digest == sa.bindparam(f"d{index}_0"))
+    for term in range(1, terms):
+        other = _TERMS.alias(f"r{index}t{term}")
+        query = query.where(sa.exists().where(other.c.digest == sa.bindparam(f"d{index}_{term}"),
+                                              other.c.message_id == first.c.message_id))
+    if below:
+        query = query.where(first.c.message_id < sa.bindparam("below"))
+    if above:
+        query = query.where(first.c.message_id > sa.bindparam("above"))
+    if sender or attachment:
         conditions = [Message.id == first.c.message_id]
-        if filters.from_user_id is not None:
-            conditions.append(Message.sender_id == filters.from_user_id)
-        if filters.has_attachment:
-            conditions.append(sa.func.json_array_length(Message.attachments) > 0)
+        if sender:
+            conditions.append(Message.sender_id == sa.bindparam("sender"))
+        if attachment:
+            conditions.append(sa.func.json_array_length(Message.attachments) > sa.literal_column("0"))
         query = query.where(sa.exists().where(*conditions))
-    return query.order_by(first.c.message_id.desc()).limit(count).subquery()
+    return _limited(query.order_by(first.c.message_id.desc())).subquery()
+
+
+def _limited(query):
+    # A bound OFFSET 0 beside the bound LIMIT: SQLite would otherwise add an OFFSET parameter of its own.
+    return query.limit(sa.bindparam("count")).offset(sa.bindparam("skip"))
+
+
+@functools.lru_cache(maxsize=256)
+def _statement(ranges: int, terms: int, shape: tuple[bool, bool, bool, bool]) -> Prepared:
+    """The UNION ALL of `ranges` ranges, compiled once per shape: building and compiling it for
+    every request would cost more than the database's work."""
+    parts = [sa.select(_range(index, terms, shape).c.message_id) for index in range(ranges)]
+    union = (sa.union_all(*parts) if len(parts) > 1 else parts[0]).subquery()
+    return Prepared(_limited(sa.select(union.c.message_id).order_by(union.c.message_id.desc())))
+
+
+def _fetch(prepared: Prepared, values: dict) -> list[str]:
+    connection = db.session.connection()
+    sql, names, binds, _results = prepared.plan(connection.dialect)
+    processed = {name: (process(values[name]) if process else values[name]) for name, process in binds.items()}
+    cursor = connection.connection.driver_connection.cursor()
+    try:
+        cursor.execute(sql, [processed[name] for name in names] if names is not None else processed)
+        return [row[0] for row in cursor.fetchall()]
+    finally:
+        cursor.close()
 
 
 def candidate_ids(ranges: list[list[int]], filters: Filters, below: str | None, count: int) -> list[str]:
     """The newest `count` message ids over every range, newest first."""
+    shape = (below is not None, filters.above is not None, filters.from_user_id is not None, filters.has_attachment)
+    common = {"below": below, "above": filters.above, "sender": filters.from_user_id, "count": count, "skip": 0}
     found: list[str] = []
     for start in range(0, len(ranges), CHUNK):
-        parts = [sa.select(_range(digests, filters, below, count).c.message_id) for digests in
-                 ranges[start:start + CHUNK]]
-        union = (sa.union_all(*parts) if len(parts) > 1 else parts[0]).subquery()
-        found += db.session.scalars(sa.select(union.c.message_id).order_by(union.c.message_id.desc()).limit(count))
+        chunk = ranges[start:start + CHUNK]
+        values = dict(common)
+        for index, digests in enumerate(chunk):
+            values.update((f"d{index}_{term}", digest) for term, digest in enumerate(digests))
+        found += _fetch(_statement(len(chunk), len(chunk[0]), shape), values)
     return sorted(found, reverse=True)[:count]
 
 
