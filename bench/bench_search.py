@@ -128,6 +128,37 @@ def backfill_rate() -> float:
         return done / (time.perf_counter() - started)
 
 
+def indexing_cost(ids: dict, sends: int = 300) -> None:
+    """Microseconds per send_message in one thread, in process, with its index rows and with
+    none (index.rows() answering []): what indexing adds to a send, apart from machine noise."""
+    from app.search import index
+
+    client = _app().test_client()
+    path, headers = f"/api/v1/channels/{ids['send']}/send_message", {"Authorization": f"Bearer {ids['token']}"}
+    real_rows = index.rows
+
+    def per_send() -> float:
+        started = time.perf_counter()
+        for n in range(sends):
+            text = f"a message of about ten words sent in process number {n} today"
+            assert client.post(path, json={"message": text}, headers=headers).status_code == 201
+        return (time.perf_counter() - started) / sends * 1e6
+
+    per_send()  # warm-up
+    timings = {"indexed": [], "unindexed": []}
+    try:
+        for _ in range(ROUNDS):
+            index.rows = real_rows
+            timings["indexed"].append(per_send())
+            index.rows = lambda *_args: []
+            timings["unindexed"].append(per_send())
+    finally:
+        index.rows = real_rows
+    indexed, unindexed = (sorted(values)[len(values) // 2] for values in timings.values())
+    report("send_message in process, with / without index rows: median", f"{indexed:,.0f} / {unindexed:,.0f}", "us")
+    report("what indexing adds to a send", 100 * (indexed - unindexed) / unindexed, "%")
+
+
 def run(label: str, extra: dict | None = None) -> None:
     print(f"search on {label}", flush=True)
     with bench_env(extra) as env:
@@ -136,6 +167,7 @@ def run(label: str, extra: dict | None = None) -> None:
         report(f"seeded {MESSAGES:,} messages with their index rows in", time.perf_counter() - started, "s")
         report("index size per message (table and indexes)", index_bytes(), "bytes")
         report("backfill rate (reindexing the oldest messages)", backfill_rate(), "messages/s")
+        indexing_cost(ids)
         with Stack(env, web_workers=2, threads=8) as stack:
             for name, q in QUERIES.items():
                 path = f"/api/v1/search?auth_token={ids['token']}&q={q.replace(' ', '+')}"

@@ -1,7 +1,7 @@
 """Keeping the search index current: inside the transactions that store, edit and reindex messages.
 
-Each call runs in the caller's transaction and does not commit: a message and its index rows
-are kept or lost together. Deleting a message needs no call: its rows go with it (ON DELETE
+rows(), insert() and replace() run in the caller's transaction and do not commit: a message and
+its index rows are kept or lost together. reindex_after() is a transaction of its own. Deleting a message needs no call: its rows go with it (ON DELETE
 CASCADE), whatever deletes it (a user, a moderator, a ban's purge, a deleted channel).
 """
 import sqlalchemy as sa
@@ -22,20 +22,29 @@ def rows(message_id: str, channel_id: str, text: str) -> list[dict]:
     return [{"digest": digest, "message_id": message_id, "key_id": key_id} for digest in set(digests)]
 
 
-def insert(new_rows: list[dict]) -> None:
-    """One executemany on the session's connection, through the statement compiled once."""
-    if not new_rows:
-        return
+def on_driver(prepared: Prepared, values: list[dict], fetch: bool = False) -> list:
+    """Run a statement compiled once on the session's driver connection, in its transaction:
+    executemany over `values`, or (fetch) one execution returning the first column of each row."""
     connection = db.session.connection()
-    sql, names, binds, _results = _INSERT.plan(connection.dialect)
+    sql, names, binds, _results = prepared.plan(connection.dialect)
     processed = [{name: (process(row[name]) if process else row[name]) for name, process in binds.items()}
-                 for row in new_rows]
+                 for row in values]
+    params = [[row[name] for name in names] for row in processed] if names is not None else processed
     cursor = connection.connection.driver_connection.cursor()
     try:
-        cursor.executemany(sql, [[row[name] for name in names] for row in processed] if names is not None
-                           else processed)
+        if fetch:
+            cursor.execute(sql, params[0])
+            return [row[0] for row in cursor.fetchall()]
+        cursor.executemany(sql, params)
+        return []
     finally:
         cursor.close()
+
+
+def insert(new_rows: list[dict]) -> None:
+    """The rows in one executemany, through the statement compiled once."""
+    if new_rows:
+        on_driver(_INSERT, new_rows)
 
 
 def replace(message_id: str, channel_id: str, text: str) -> None:

@@ -19,6 +19,7 @@ from ..extensions import db
 from ..messaging.messages import MessageRow, message_rows, visible_channel, visible_channels_query
 from ..models import Channel, Message, MessageTerm
 from .digests import query_digests
+from .index import on_driver
 from .tokens import Query
 
 CHUNK = 100  # index ranges per statement (SQLite allows at most 500 compound terms)
@@ -91,18 +92,6 @@ def _statement(ranges: int, terms: int, shape: tuple[bool, bool, bool, bool]) ->
     return Prepared(_limited(sa.select(union.c.message_id).order_by(union.c.message_id.desc())))
 
 
-def _fetch(prepared: Prepared, values: dict) -> list[str]:
-    connection = db.session.connection()
-    sql, names, binds, _results = prepared.plan(connection.dialect)
-    processed = {name: (process(values[name]) if process else values[name]) for name, process in binds.items()}
-    cursor = connection.connection.driver_connection.cursor()
-    try:
-        cursor.execute(sql, [processed[name] for name in names] if names is not None else processed)
-        return [row[0] for row in cursor.fetchall()]
-    finally:
-        cursor.close()
-
-
 def candidate_ids(ranges: list[list[int]], filters: Filters, below: str | None, count: int) -> list[str]:
     """The newest `count` message ids over every range, newest first."""
     shape = (below is not None, filters.above is not None, filters.from_user_id is not None, filters.has_attachment)
@@ -113,7 +102,7 @@ def candidate_ids(ranges: list[list[int]], filters: Filters, below: str | None, 
         values = dict(common)
         for index, digests in enumerate(chunk):
             values.update((f"d{index}_{term}", digest) for term, digest in enumerate(digests))
-        found += _fetch(_statement(len(chunk), len(chunk[0]), shape), values)
+        found += on_driver(_statement(len(chunk), len(chunk[0]), shape), [values], fetch=True)
     return sorted(found, reverse=True)[:count]
 
 
