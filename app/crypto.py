@@ -1,8 +1,11 @@
 """Message encryption at rest (AES-GCM) and keyed digests, under keys kept in a file.
 
-The key file is JSON: {"current": id, "keys": {id: base64 key}, "hmac_key": base64}. It is
-created on first use with 0600 permissions and never stored in the database. Rotation adds a
-new current key; old keys stay so older messages still decrypt.
+The key file is JSON: {"current": id, "keys": {id: base64 key}, "hmac_key": base64,
+"index_current": n, "index_keys": {n: base64 key}}. It is created on first use with 0600
+permissions and never stored in the database. Rotation adds a new current key of each kind; old
+keys stay so older messages still decrypt and stay searchable. The index keys key the search
+index's digests (app/search/digests.py); a file written before they existed gets index key 1
+derived from hmac_key under its own label, so its digests differ from every other use of it.
 """
 import base64
 import fcntl
@@ -56,18 +59,29 @@ def _read(path: str) -> dict:
         return previous
     if stamp is None:
         _write_new(path, {"current": "k1", "keys": {"k1": _b64(AESGCM.generate_key(256))},
-                          "hmac_key": _b64(secrets.token_bytes(32))}, replace=False)
+                          "hmac_key": _b64(secrets.token_bytes(32)), "index_current": 1,
+                          "index_keys": {"1": _b64(secrets.token_bytes(32))}}, replace=False)
     with open(path) as handle:
         info = os.fstat(handle.fileno())
         raw = json.load(handle)
+    hmac_key = base64.b64decode(raw["hmac_key"])
+    index_keys = ({int(kid): base64.b64decode(key) for kid, key in raw["index_keys"].items()}
+                  if raw.get("index_keys") else {1: _first_index_key(hmac_key)})
     return {
         "stamp": (info.st_ino, info.st_mtime_ns),
         "current": raw["current"],
         "keys": {kid: AESGCM(base64.b64decode(key)) for kid, key in raw["keys"].items()},
-        "hmac_key": base64.b64decode(raw["hmac_key"]),
+        "hmac_key": hmac_key,
         # Derived once per read of the file: every signed link of a page uses it.
-        "url_key": hmac.new(base64.b64decode(raw["hmac_key"]), b"url-signing", hashlib.sha256).digest(),
+        "url_key": hmac.new(hmac_key, b"url-signing", hashlib.sha256).digest(),
+        "index_current": int(raw.get("index_current", 1)),
+        "index_keys": index_keys,
     }
+
+
+def _first_index_key(hmac_key: bytes) -> bytes:
+    """Index key 1 of a key file written before index keys existed."""
+    return hmac.new(hmac_key, b"search-index", hashlib.sha256).digest()
 
 
 # The file is checked for a rotation by another process at most once a second. Until then the
@@ -119,8 +133,15 @@ def sign(value: str) -> str:
     return hmac.new(_keys()["url_key"], value.encode(), hashlib.sha256).hexdigest()
 
 
+def index_keys() -> tuple[int, dict[int, bytes]]:
+    """(current index key id, every index key by id): the search index's keys."""
+    keys = _keys()
+    return keys["index_current"], keys["index_keys"]
+
+
 def rotate_key(path: str) -> str:
-    """Add a new current key to the key file and return its id."""
+    """Add a new current message key and a new current index key to the key file; returns the
+    message key's id."""
     # An exclusive lock across processes: two rotations at once would each drop the other's key,
     # and every message already encrypted under a dropped key would be lost.
     with open(path + ".lock", "a") as lock:
@@ -130,6 +151,9 @@ def rotate_key(path: str) -> str:
         new_id = f"k{len(raw['keys']) + 1}"
         raw["keys"][new_id] = _b64(AESGCM.generate_key(256))
         raw["current"] = new_id
+        index = raw.setdefault("index_keys", {"1": _b64(_first_index_key(base64.b64decode(raw["hmac_key"])))})
+        raw["index_current"] = max(int(kid) for kid in index) + 1
+        index[str(raw["index_current"])] = _b64(secrets.token_bytes(32))
         _write_new(path, raw, replace=True)
     _key_files.clear()
     return new_id

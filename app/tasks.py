@@ -23,6 +23,7 @@ ACTIVITY_UPDATE = "activity.update"
 CHARTS_UPDATE = "charts.update"
 RELEASES_CHECK = "releases.check"
 MODERATION_DELETE_MESSAGES = "moderation.delete_messages"
+SEARCH_BACKFILL = "search.backfill"
 
 
 def enqueue(name: str, *args, task_id: str | None = None) -> bool:

@@ -14,8 +14,10 @@ from app.ids import utcnow
 from app.models import AuthToken, TaskRun
 from workers.runs import run_registered
 
-TASK_IDS = {"cdn_cleanup", "auth_token_cleanup", "server_stats_update", "chart_data_update",
-            "activity_metrics_update", "github_releases_check"}
+SCHEDULED = {"cdn_cleanup", "auth_token_cleanup", "server_stats_update", "chart_data_update",
+             "activity_metrics_update", "github_releases_check"}
+ON_DEMAND = {"search_backfill"}  # registered, run by the owner only
+TASK_IDS = SCHEDULED | ON_DEMAND
 
 
 def run_in_process(app, task_id, run_id=None):
@@ -28,7 +30,7 @@ def test_registry_and_beat_schedule_agree(app):
     assert REGISTRY["cdn_cleanup"].task == "cdn.cleanup"
     schedule = dict(app.config["CELERY"]["beat_schedule"])
     assert schedule.pop("lost_runs_reap")["task"] == "runs.reap"  # the reaper is no owner-run task
-    assert set(schedule) == TASK_IDS
+    assert set(schedule) == SCHEDULED
     assert all(entry["task"] == "background.run" and entry["args"] == [task_id] for task_id, entry in schedule.items())
     registered = app.extensions["celery"].tasks
     for task_id, entry in REGISTRY.items():
@@ -40,11 +42,14 @@ def test_status_shape_and_roles(api, owner, admin):
     assert response.status_code == 200
     tasks = response.get_json()["tasks"]
     assert set(tasks) == TASK_IDS
-    for entry in tasks.values():
+    for task_id, entry in tasks.items():
         assert {"description", "schedule", "enabled", "next_run", "running", "runs", "errors", "last_run",
                 "last_error", "last_duration"} <= set(entry)
-        assert entry["enabled"] is True and entry["running"] is False and entry["runs"] == 0
-        assert entry["next_run"].endswith("Z")
+        assert entry["running"] is False and entry["runs"] == 0
+        if task_id in SCHEDULED:
+            assert entry["enabled"] is True and entry["next_run"].endswith("Z")
+        else:
+            assert entry["enabled"] is False and entry["next_run"] is None
     assert api.call("POST", "/api/v1/background-tasks/status", token=admin["token"]).status_code == 403
     assert api.call("POST", "/api/v1/background-tasks/status").status_code == 401
 
@@ -54,7 +59,8 @@ def test_schedules_are_described_from_the_beat_schedule(api, app, owner):
     assert {task_id: entry["schedule"] for task_id, entry in tasks_status.items()} == {
         "cdn_cleanup": "daily at 03:30 UTC", "auth_token_cleanup": "every hour",
         "server_stats_update": "every 5 minutes", "chart_data_update": "every 5 minutes",
-        "activity_metrics_update": "every 2 minutes", "github_releases_check": "every 6 hours"}
+        "activity_metrics_update": "every 2 minutes", "github_releases_check": "every 6 hours",
+        "search_backfill": "on demand only"}
     with app.app_context():
         assert describe(timedelta(seconds=90)) == "every 90 seconds"
         assert describe(timedelta(days=1)) == "every day"

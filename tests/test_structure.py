@@ -251,7 +251,7 @@ def _report(problems: list[str]) -> None:
 
 def test_layer_block_matches_the_packages():
     names = [name for name, _ in read_layers()]
-    assert names[0] == "extensions" and names[-1] == "top" and len(names) == len(set(names)) == 10
+    assert names[0] == "extensions" and names[-1] == "top" and len(names) == len(set(names)) == 12
 
 
 def test_the_checks_find_what_they_guard(tmp_path):

@@ -32,6 +32,9 @@ REGISTRY: dict[str, RegisteredTask] = {
         tasks.ACTIVITY_UPDATE, "Refresh the activity metrics shown on the dashboard"),
     "github_releases_check": RegisteredTask(
         tasks.RELEASES_CHECK, "Look up the newest release (the running version when offline)"),
+    "search_backfill": RegisteredTask(
+        tasks.SEARCH_BACKFILL, "Index every stored message for search under the current index key (resumes "
+                               "where an interrupted run stopped)"),
 }
 
 

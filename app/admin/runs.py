@@ -114,7 +114,8 @@ def _execute(run: TaskRun, task_name: str, call: Callable[[str], Any]) -> dict:
         result, state, error = None, "failed", f"{type(exc).__name__}: {exc}"[:2000]
     run = db.session.get(TaskRun, run.id)
     run.state, run.error, run.finished_at = state, error, utcnow()
-    run.result = result if isinstance(result, dict) or result is None else {"value": result}
+    if state == "succeeded":  # a failed run keeps the progress its task recorded (a resumable task reads it)
+        run.result = result if isinstance(result, dict) or result is None else {"value": result}
     run.duration_ms = int((time.monotonic() - started) * 1000)
     if run.trigger == "manual" or state == "failed":
         requester = db.session.get(User, run.requested_by) if run.requested_by else None

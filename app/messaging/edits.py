@@ -10,6 +10,7 @@ from ..errors import APIError
 from ..extensions import db
 from ..ids import utcnow
 from ..models import Message
+from ..search import index
 from . import events, mentions
 from .frames import serialize
 from .messages import ChannelRow, MessageRow, readable_message
@@ -17,8 +18,8 @@ from .messages import delete_message as delete_row
 
 
 def edit_message(caller: Caller, message_id: str, text: str) -> dict:
-    """Replace the text (encrypted and digested like any message, mentions resolved again);
-    returns the message object, published as message_updated. Commits."""
+    """Replace the text (encrypted and digested like any message, mentions resolved again, the
+    search index rows replaced in the same transaction); returns the message object, published as message_updated. Commits."""
     moderation.ensure_can_post(caller)  # banned or timed out: no edits
     channel, message = readable_message(caller, message_id)
     if message.sender_id != caller.id:
@@ -36,6 +37,7 @@ def edit_message(caller: Caller, message_id: str, text: str) -> dict:
         key_id=edited.key_id, ciphertext=edited.ciphertext, hashed_message=edited.hashed_message,
         edited_at=edited.edited_at, mentions=edited.mentions))
     notify = mentions.replace(edited, channel, mentioned)
+    index.replace(message.id, channel.id, text)
     db.session.commit()
     [obj] = serialize([edited])
     events.message_updated(channel, obj)

@@ -8,7 +8,9 @@ and its file references (none without attachments), committed before anything is
 if any part fails none of it is kept and the uploaded files are discarded. The insert runs
 on the session's connection through the prepared statement, the file references through the
 session (app/files/intake.py), so both are the same transaction whatever the upload count.
-Without attachments or mentions the insert is that transaction's only write, which lets SQLite
+The message's search index rows (app/search/index.py) are inserted in the same transaction, in
+one executemany after the message. Without index rows (no words), attachments or mentions the
+insert is that transaction's only write, which lets SQLite
 commit it inside the insert's own driver call (Prepared.execute(only_write=True)): the same
 transaction, holding SQLite's database-wide write lock only while the statement runs.
 
@@ -28,6 +30,7 @@ from ..extensions import db
 from ..files import intake
 from ..ids import utcnow, uuid7
 from ..models import Message
+from ..search import index
 from ..tasks import FANOUT_DELIVER, enqueue
 from ..urls import signed_url
 from . import channel_rules, dms, events, mentions
@@ -86,15 +89,17 @@ def reply_target(caller: Caller, channel: ChannelRow, reply_to: str) -> MessageR
 
 def _store(caller: Caller, channel: ChannelRow, text: str, received: list[intake.Upload],
            original: MessageRow | None, mentioned: list[str]) -> tuple[MessageRow, list[str]]:
-    """Encrypt the text and commit the message with its file references and mention rows (the
-    hottest write); returns it and the users to notify of a mention."""
+    """Encrypt the text and commit the message with its index rows, file references and mention
+    rows (the hottest write); returns it and the users to notify of a mention."""
     key_id, ciphertext = crypto.encrypt(text, channel.id)
     message = MessageRow(id=uuid7(), channel_id=channel.id, sender_id=caller.id, key_id=key_id,
                          ciphertext=ciphertext, hashed_message=crypto.digest(text),
                          attachments=[intake.attachment_url(upload, channel.id) for upload in received],
                          sent_at=utcnow(), edited_at=None, reply_to_id=original.id if original else None,
                          mentions=mentioned or None)
-    _INSERT_MESSAGE.execute(message._asdict(), only_write=not received and not mentioned)
+    terms = index.rows(message.id, channel.id, text)
+    _INSERT_MESSAGE.execute(message._asdict(), only_write=not received and not mentioned and not terms)
+    index.insert(terms)
     intake.attach(message, received)
     notify = mentions.record(message, channel, mentioned) if mentioned else []
     db.session.commit()

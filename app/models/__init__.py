@@ -5,9 +5,10 @@ from .conversations import DirectPair, Mention, Pin, Reaction
 from .files import FileRef, StoredFile
 from .messages import Message
 from .moderation import Ban, Invite, Report
+from .search import MessageTerm
 from .server import ServerSettings
 from .users import AuthToken, User
 
 __all__ = ["AuditEvent", "AuthToken", "Ban", "BlockedIP", "Channel", "ChannelMember", "ChartBucket", "DirectPair",
-           "FileRef", "Invite", "Mention", "Message", "OnlineSample", "Pin", "Reaction", "ReadState", "Report",
-           "ServerSettings", "StoredFile", "TaskRun", "User"]
+           "FileRef", "Invite", "Mention", "Message", "MessageTerm", "OnlineSample", "Pin", "Reaction", "ReadState",
+           "Report", "ServerSettings", "StoredFile", "TaskRun", "User"]
