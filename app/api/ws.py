@@ -10,7 +10,7 @@ from simple_websocket import ConnectionClosed
 
 from ..limits.limiter import frame_allowed
 from ..messaging import events, messages
-from ..realtime import presence
+from ..realtime import presence, websocket
 from ..realtime.connection import Connection
 from ..realtime.hub import hub
 from ..accounts import moderation
@@ -56,6 +56,7 @@ def handshake():
     if not hub.register(conn, limit):
         raise _too_many_sockets(limit)
     g.ws_conn = conn  # from here the teardown unregisters and uncounts it, refused or not
+    websocket.linger_on_close(request.environ)
     if presence.socket_opened(conn, user.status) > limit > 0:
         raise _too_many_sockets(limit)
 

@@ -21,6 +21,7 @@ from datetime import datetime
 from simple_websocket import ConnectionClosed
 
 from .wire import plain_frame
+from .websocket import tcp_socket
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +129,7 @@ class Connection:
         # Sends that never wait need a plain TCP socket (a TLS one encrypts in the socket object).
         # socket.socket is gevent's class once gevent has patched the standard library; gevent's
         # socket object waits for room, but its descriptor is non-blocking, so os.write never waits.
-        self.direct = bool(NO_WAIT) and self.plain and type(ws.sock) is socket.socket
+        self.direct = bool(NO_WAIT) and self.plain and type(tcp_socket(ws.sock)) is socket.socket
         self.fd_nonblocking = self.direct and not os.get_blocking(ws.sock.fileno())
         self.writer = threading.Thread(target=self._drain, name="realtime-writer", daemon=True)
         self.writer.start()

@@ -1,16 +1,14 @@
-"""The server side of one WebSocket: simple-websocket's, closing cleanly when it refuses a message.
+"""The client socket of one WebSocket, closing cleanly when the library refuses a message.
 
 simple-websocket answers a message over max_message_size with close 1009 and closes the TCP socket
 while the rest of the message is still arriving. Closing a socket with unread data makes the kernel
 reset the connection, and the reset discards the close frame at the peer: the client sees
-"connection reset" instead of 1009. Here the server first stops writing (the peer reads the close
-frame and then the end of the stream) and reads and drops what still arrives, a bounded amount for
-a bounded time, before the socket closes: the lingering close of web servers.
+"connection reset" instead of 1009. Here every close of a WebSocket's TCP socket first stops
+writing (the peer reads the close frame and then the end of the stream) and reads and drops what
+still arrives, a bounded amount for a bounded time: the lingering close of web servers.
 """
 import socket
 import time
-
-import simple_websocket
 
 LINGER_SECONDS = 2.0  # the longest a refused peer is read before its socket closes
 LINGER_BYTES = 8 * 1024 * 1024  # the most that is read (and dropped) meanwhile
@@ -32,14 +30,28 @@ def linger(sock) -> None:
         pass
 
 
-class Server(simple_websocket.Server):
-    """A server socket whose refusal of an oversized message reaches the peer as close 1009."""
+class LingeringSocket:
+    """The client's socket as the WebSocket library sees it: closing it lingers first."""
 
-    def _handle_events(self):
-        keep_going = super()._handle_events()  # sends the 1009 close frame when the message is too big
-        if not keep_going and self.max_message_size and self.incoming_message_len > self.max_message_size:
-            linger(self.sock)
-            # The handler may have gone back to waiting while this read: wake it for good.
-            self.connected = False
-            self.event.set()
-        return keep_going
+    def __init__(self, sock) -> None:
+        self.raw = sock
+
+    def __getattr__(self, name):
+        return getattr(self.raw, name)
+
+    def close(self) -> None:
+        linger(self.raw)
+        self.raw.close()
+
+
+def tcp_socket(sock):
+    """The socket object itself, under a LingeringSocket or not."""
+    return sock.raw if isinstance(sock, LingeringSocket) else sock
+
+
+def linger_on_close(environ: dict) -> None:
+    """Hand the WebSocket library (which takes the socket from the WSGI environment) a socket
+    whose close lingers, so that its refusal of an oversized message reaches the peer as 1009."""
+    for key in ("gunicorn.socket", "werkzeug.socket"):
+        if key in environ and not isinstance(environ[key], LingeringSocket):
+            environ[key] = LingeringSocket(environ[key])
