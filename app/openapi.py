@@ -12,6 +12,7 @@ from flask import Flask
 
 from .endpoint import Note, note_of, role_of
 from .fields import SETTING_MAXIMUM
+from .urls import UNCHECKED_PATHS
 
 _SKIPPED_ENDPOINTS = {"static"}
 _BODY_METHODS = {"post", "put", "patch"}
@@ -23,6 +24,9 @@ _ROLE_TEXT = {"user": "any signed-in user", "admin": "admin or owner", "owner": 
 # Answered by any route: the block list and the rate limits run before every view.
 COMMON = {403: "IP_BLOCKED: the client's address is blocked",
           429: "RATE_LIMITED: too many requests; Retry-After says when to retry"}
+
+# Answered by every route but the probes when PUBLIC_URL is unset (app/urls.py).
+HOST_CHECK = {400: "INVALID_HOST: the Host header is not one of ALLOWED_HOSTS"}
 
 ERROR_SCHEMA = {
     "type": "object", "required": ["status_code", "detail", "code"],
@@ -53,12 +57,13 @@ def _automatic(note: Note, role: str | None, method: str) -> dict[int, str]:
     return found
 
 
-def _responses(note: Note, role: str | None, method: str) -> dict:
+def _responses(note: Note, role: str | None, method: str, path: str) -> dict:
     described: dict[int, list[str]] = {}
     declared = note.statuses or {}
     if not any(status < 400 for status in declared):
         declared = {200: "Success", **declared}
-    for source in (declared, _automatic(note, role, method), COMMON):
+    host = {} if path in UNCHECKED_PATHS else HOST_CHECK
+    for source in (declared, _automatic(note, role, method), COMMON, host):
         for status, text in source.items():
             text = text[0] if isinstance(text, tuple) else text
             described.setdefault(status, [])
@@ -122,7 +127,7 @@ def _operation(view, note: Note, method: str, rule, tag: str, config) -> dict:
                        for name, prop in properties.items()]
     if parameters:
         operation["parameters"] = parameters
-    operation["responses"] = _responses(note, role, method)
+    operation["responses"] = _responses(note, role, method, rule.rule)
     return operation
 
 

@@ -96,6 +96,8 @@ def test_every_operation_documents_the_statuses_it_answers(api):
         assert {"403", "429"} <= statuses, (method, path)  # the block list and the rate limits
         if _fields(operation) or operation.get("security"):
             assert "400" in statuses, (method, path)
+        probe = path in ("/healthz", "/readyz", "/metrics")
+        assert ("INVALID_HOST" in operation["responses"].get("400", {}).get("description", "")) != probe, path
         if operation.get("security"):
             assert "401" in statuses, (method, path)
         for status, response in operation["responses"].items():
