@@ -16,13 +16,11 @@ import re
 import sys
 import time
 import urllib.request
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import psycopg  # noqa: E402
-
-from bench.common import bench_env, http_load, json_body, report  # noqa: E402
+from bench.common import bench_env, http_load, json_body, postgres, report  # noqa: E402
 from bench.history_seed import seed  # noqa: E402
 from scripts.stack import Stack  # noqa: E402
 
@@ -30,31 +28,10 @@ BIG = int(os.environ.get("BENCH_BIG_CHANNEL", 1_000_000))
 SMALL = 10_000
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", 5))
 SECONDS = float(os.environ.get("BENCH_SECONDS", 3))
-SERVER_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 DATABASE = "bench_pg"
 OPENED_RE = re.compile(rb"^pufferblow_db_connections_opened_total (\S+)$", re.MULTILINE)
 ROUTES = ("trivial", "info", "send", "newest", "deep")
 TARGETS = {"info": 0.80, "newest": 0.25, "deep": 0.20}  # of the trivial route's req/s
-
-
-@contextmanager
-def postgres():
-    """The URL of a fresh bench database on the PostgreSQL server, dropped afterwards; None when
-    the server does not answer."""
-    try:
-        admin = psycopg.connect(SERVER_URL, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        print(f"  PostgreSQL at {SERVER_URL} unreachable ({str(exc).strip()[:80]}): skipped", flush=True)
-        yield None
-        return
-    try:
-        admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {DATABASE}")
-        yield SERVER_URL.rsplit("/", 1)[0] + "/" + DATABASE, admin
-    finally:
-        admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        admin.close()
-
 
 def requests_for(ids: dict) -> dict:
     """Route name -> make_request(connection, seq) for http_load."""
@@ -68,7 +45,6 @@ def requests_for(ids: dict) -> dict:
             "send": lambda c, s: ("POST", send, json_body({"message": f"m {c}-{s}"}), auth),
             "newest": lambda _c, _s: ("GET", newest, None, auth),
             "deep": lambda _c, _s: ("GET", deep, None, auth)}
-
 
 class Side:
     """One database's stack, its requests and what each round measured."""
@@ -114,7 +90,6 @@ class Side:
         values = sorted(r / t for r, t in zip(self.rps[route], self.rps["trivial"]))
         return values[len(values) // 2]
 
-
 def summary(sides: list[Side]) -> None:
     labels = {"trivial": "trivial JSON route (GET /healthz)", "info": "GET /api/v1/info",
               "send": "send_message (JSON)", "newest": f"load_messages newest 50 of {SMALL:,}",
@@ -139,7 +114,6 @@ def summary(sides: list[Side]) -> None:
             report(f"{labels[route]}: SQLite / PostgreSQL req/s (target <= 1.5x)",
                    lite.median(route) / pg.median(route), "x")
 
-
 def main() -> None:
     print("databases", flush=True)
     sizes = {"small": SMALL, "big": BIG}
@@ -147,7 +121,7 @@ def main() -> None:
         started = time.perf_counter()
         lite_env = stack.enter_context(bench_env())
         seeded = [("SQLite", lite_env, seed(lite_env, sizes), None)]
-        server = stack.enter_context(postgres())
+        server = stack.enter_context(postgres(DATABASE))
         if server is not None:
             url, admin = server
             pg_env = stack.enter_context(bench_env({"DATABASE_URL": url}))
@@ -166,7 +140,6 @@ def main() -> None:
                 f"{side.name} " + " / ".join(f"{side.rps[r][-1]:,.0f}" for r in ROUTES) for side in sides),
                 "req/s (trivial / info / send / newest / deep)")
         summary(sides)
-
 
 if __name__ == "__main__":
     main()

@@ -1,6 +1,6 @@
 """Search benchmark: query latency through HTTP over a seeded index, index size, send_message
 with indexing beside the trivial route, and the backfill rate; on SQLite, then on PostgreSQL
-when one answers at BENCH_POSTGRES_URL.
+when the server of BENCH_POSTGRES_URL answers (in a bench_search database made and dropped there).
 
 Run: .venv/bin/python bench/bench_search.py  (or `make bench` for every benchmark).
 BENCH_SEARCH_MESSAGES (default 1000000) sets how many messages are seeded.
@@ -12,11 +12,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.common import bench_env, http_load, json_body, report, sequential_latency  # noqa: E402
+from bench.common import bench_env, http_load, json_body, postgres, report, sequential_latency  # noqa: E402
 from scripts.stack import Stack  # noqa: E402
 
 MESSAGES = int(os.environ.get("BENCH_SEARCH_MESSAGES", 1_000_000))
-POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/wt_search")
 CHANNELS = 10
 BATCH = 20_000
 BACKFILL = min(20_000, MESSAGES)  # messages the backfill rate is measured on
@@ -198,24 +197,11 @@ def run(label: str, extra: dict | None = None) -> None:
             report("send_message / trivial route, median round (target >= 35%)", 100 * ratio, "%")
 
 
-def postgres_reachable() -> bool:
-    import sqlalchemy as sa
-
-    try:
-        engine = sa.create_engine(POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1))
-        with engine.begin() as connection:  # start from nothing: the bench owns this database
-            connection.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-        engine.dispose()
-        return True
-    except Exception as exc:
-        print(f"  PostgreSQL at {POSTGRES_URL} not reachable ({type(exc).__name__}): SQLite only", flush=True)
-        return False
-
-
 def main() -> None:
     run("SQLite")
-    if postgres_reachable():
-        run("PostgreSQL", {"DATABASE_URL": POSTGRES_URL})
+    with postgres("bench_search") as server:
+        if server is not None:
+            run("PostgreSQL", {"DATABASE_URL": server[0]})
 
 
 if __name__ == "__main__":

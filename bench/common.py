@@ -18,6 +18,11 @@ sys.path.insert(0, ROOT)
 
 from scripts.embedded_redis import start_redis, stop_redis  # noqa: E402
 
+import psycopg  # noqa: E402
+
+# The PostgreSQL server the benches measure beside SQLite; each bench makes a database of its own.
+POSTGRES_SERVER = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
 
 @contextmanager
 def bench_env(extra: dict | None = None):
@@ -119,3 +124,22 @@ def json_body(payload: dict) -> bytes:
 def sequential_latency(base_url: str, path: str, count: int = 300) -> dict:
     """p50/p99 of one client sending `count` GETs one after another (no queueing in the figure)."""
     return http_load(base_url, lambda _i, _seq: ("GET", path, None, {}), connections=1, max_requests=count)
+
+
+@contextmanager
+def postgres(database: str):
+    """(URL, admin connection) of a fresh database on the PostgreSQL server, dropped afterwards;
+    None when the server does not answer."""
+    try:
+        admin = psycopg.connect(POSTGRES_SERVER, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        print(f"  PostgreSQL at {POSTGRES_SERVER} unreachable ({str(exc).strip()[:80]}): skipped", flush=True)
+        yield None
+        return
+    try:
+        admin.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        admin.execute(f"CREATE DATABASE {database}")
+        yield POSTGRES_SERVER.rsplit("/", 1)[0] + "/" + database, admin
+    finally:
+        admin.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        admin.close()
