@@ -90,6 +90,8 @@ class Config:
     PUBLIC_SERVER_USAGE = _env_bool("PUBLIC_SERVER_USAGE", True)
     ACTIVITY_METRICS_MAX_AGE = 120  # seconds a stored activity snapshot is served
     ONLINE_SAMPLE_RETENTION_DAYS = 400
+    # The event log keeps this many days: a socket may resume (and GET /events read) that far back.
+    EVENT_RETENTION_DAYS = float(os.environ.get("EVENT_RETENTION_DAYS", 7))
 
     # Files: where blobs live (empty: DATA_DIR/files), how long an unreferenced file is kept,
     # and how long a request waits for a transform before answering 202.
@@ -145,6 +147,7 @@ class Config:
                               "chart_data_update": timedelta(minutes=5),
                               "activity_metrics_update": timedelta(minutes=2),
                               "github_releases_check": timedelta(hours=6),
+                              "event_log_prune": timedelta(hours=1),
                           }.items()},
         "timezone": "UTC",
     }

@@ -91,3 +91,9 @@ def ratelimit_prefix() -> str:
 def slow_mode(channel_id: str, user_id: str) -> str:
     """Set when a user posts in a slow-mode channel; expires when the next message is allowed."""
     return key("slow", channel_id, user_id)
+
+
+# The event log's relay
+def relay_cursor() -> str:
+    """The highest seq the relay has published: the next relay run starts after it."""
+    return key("relay-cursor")

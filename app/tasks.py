@@ -22,6 +22,7 @@ ACTIVITY_UPDATE = "activity.update"
 CHARTS_UPDATE = "charts.update"
 RELEASES_CHECK = "releases.check"
 MODERATION_DELETE_MESSAGES = "moderation.delete_messages"
+EVENTS_PRUNE = "events.prune"
 
 
 def enqueue(name: str, *args, task_id: str | None = None) -> bool:

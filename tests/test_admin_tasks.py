@@ -15,7 +15,7 @@ from app.models import AuthToken, TaskRun
 from workers.runs import run_registered
 
 TASK_IDS = {"cdn_cleanup", "auth_token_cleanup", "server_stats_update", "chart_data_update",
-            "activity_metrics_update", "github_releases_check"}
+            "activity_metrics_update", "github_releases_check", "event_log_prune"}
 
 
 def run_in_process(app, task_id, run_id=None):
@@ -53,7 +53,8 @@ def test_schedules_are_described_from_the_beat_schedule(api, app, owner):
     assert {task_id: entry["schedule"] for task_id, entry in tasks_status.items()} == {
         "cdn_cleanup": "daily at 03:30 UTC", "auth_token_cleanup": "every hour",
         "server_stats_update": "every 5 minutes", "chart_data_update": "every 5 minutes",
-        "activity_metrics_update": "every 2 minutes", "github_releases_check": "every 6 hours"}
+        "activity_metrics_update": "every 2 minutes", "github_releases_check": "every 6 hours",
+            "event_log_prune": "every hour"}
     with app.app_context():
         assert describe(timedelta(seconds=90)) == "every 90 seconds"
         assert describe(timedelta(days=1)) == "every day"

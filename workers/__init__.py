@@ -3,4 +3,4 @@
 The tasks an owner may run by id are listed in app/admin/registry.py; workers/runs.py runs
 them as recorded, single-flight runs for beat and for POST /background-tasks/run.
 """
-from workers import cdn, charts, fanout, moderation, releases, runs, signals, stats, tokens, uploads  # noqa: F401  (registers every task)
+from workers import cdn, charts, events, fanout, moderation, releases, runs, signals, stats, tokens, uploads  # noqa: F401  (registers every task)

@@ -32,6 +32,8 @@ REGISTRY: dict[str, RegisteredTask] = {
         tasks.ACTIVITY_UPDATE, "Refresh the activity metrics shown on the dashboard"),
     "github_releases_check": RegisteredTask(
         tasks.RELEASES_CHECK, "Look up the newest release (the running version when offline)"),
+    "event_log_prune": RegisteredTask(
+        tasks.EVENTS_PRUNE, "Delete events older than EVENT_RETENTION_DAYS from the event log"),
 }
 
 

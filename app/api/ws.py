@@ -13,14 +13,17 @@ from ..messaging import events, messages
 from ..realtime import presence
 from ..realtime.connection import Connection
 from ..realtime.hub import hub
+from ..realtime.resume import Stream, resume
 from ..accounts.auth import Caller, current_caller, request_token, token_digest
 from ..errors import APIError
 from ..extensions import db, sock
 from ..models import AuthToken, Message, User
 from ..openapi import doc
+from ..params import Params
 
 log = logging.getLogger(__name__)
 bp = Blueprint("ws", __name__)
+MAX_SEQ = 2**63 - 1
 
 _RESPONSES = {101: "Switching protocols: live events follow", 401: "Missing, invalid or expired auth_token"}
 
@@ -30,6 +33,9 @@ def handshake():
     """Refuse before accepting (401 token, 404 unknown or hidden channel); else register the socket."""
     user = current_caller()
     channel_id = (request.view_args or {}).get("channel_id")
+    params = Params()
+    since = params.integer("since", minimum=0, maximum=MAX_SEQ)  # resume after this seq (None: live only)
+    params.done()
     if channel_id is not None:
         messages.visible_channel(user, channel_id)
     config = current_app.config
@@ -45,6 +51,8 @@ def handshake():
         raise APIError(401, "The auth_token is invalid or has expired", "INVALID_AUTH_TOKEN")
     conn = Connection(user.id, user.username, channel_id, digest, token_row.expires_at,
                       outbox_frames=config["REALTIME_OUTBOX_FRAMES"], plain=plain)
+    conn.stream = Stream(holding=since is not None)  # from registration on, live frames wait for the replay
+    g.ws_since = since
     # Registered and counted before the 101 goes out: an event published right after it waits in
     # the outbox rather than being missed, and presence never sees a gap between a client's sockets.
     hub.register(conn)
@@ -85,6 +93,8 @@ def serve(ws) -> None:
     db.session.remove()  # a socket may wait for hours: hold no database connection meanwhile
     conn.attach(ws)
     try:
+        if g.get("ws_since") is not None:
+            resume(conn, g.ws_since)
         # No timeout: a closed socket wakes this (the peer's answer to the close frame, or the
         # hub's tick shutting down a peer that does not answer), so idle handlers never wake.
         while not conn.closed:
@@ -171,4 +181,12 @@ def on_read_confirmation(conn: Connection, frame: dict) -> None:
     events.read_receipt(user, channel, message.id)
 
 
-HANDLERS = {"ping": on_ping, "typing": on_typing, "read_confirmation": on_read_confirmation}
+def on_resume(conn: Connection, frame: dict) -> None:
+    """Replay the logged events after `since` this socket may see, then `resumed`."""
+    since = frame.get("since")
+    if isinstance(since, bool) or not isinstance(since, int) or not 0 <= since <= MAX_SEQ:
+        raise APIError(400, "since must be an integer seq of 0 or more", "INVALID_FRAME")
+    resume(conn, since)
+
+
+HANDLERS = {"ping": on_ping, "typing": on_typing, "read_confirmation": on_read_confirmation, "resume": on_resume}

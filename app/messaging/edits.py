@@ -36,10 +36,10 @@ def edit_message(caller: Caller, message_id: str, text: str) -> dict:
         key_id=edited.key_id, ciphertext=edited.ciphertext, hashed_message=edited.hashed_message,
         edited_at=edited.edited_at, mentions=edited.mentions))
     notify = mentions.replace(edited, channel, mentioned)
-    db.session.commit()
     [obj] = serialize([edited])
     events.message_updated(channel, obj)
     events.mentioned(notify, obj)
+    db.session.commit()
     return obj
 
 
@@ -51,5 +51,5 @@ def delete_message(caller: Caller, channel: ChannelRow, message: MessageRow) -> 
     if message.sender_id != caller.id:  # a moderator removing someone else's message
         audit.record("message_deleted", "Message deleted by a moderator", f"A message in #{channel.name}",
                      channel_id=channel.id, message_id=message.id, sender_id=message.sender_id)
-    db.session.commit()
     events.message_deleted(channel, message.id)
+    db.session.commit()

@@ -2,6 +2,7 @@
 from .admin import AuditEvent, BlockedIP, ChartBucket, OnlineSample, TaskRun
 from .channels import Channel, ChannelMember, ReadState
 from .conversations import DirectPair, Mention, Pin, Reaction
+from .events import Event
 from .files import FileRef, StoredFile
 from .messages import Message
 from .moderation import Ban, Invite, Report
@@ -9,5 +10,5 @@ from .server import ServerSettings
 from .users import AuthToken, User
 
 __all__ = ["AuditEvent", "AuthToken", "Ban", "BlockedIP", "Channel", "ChannelMember", "ChartBucket", "DirectPair",
-           "FileRef", "Invite", "Mention", "Message", "OnlineSample", "Pin", "Reaction", "ReadState", "Report",
+           "Event", "FileRef", "Invite", "Mention", "Message", "OnlineSample", "Pin", "Reaction", "ReadState", "Report",
            "ServerSettings", "StoredFile", "TaskRun", "User"]

@@ -58,6 +58,7 @@ class Connection:
         self.aborted = False
         self.rest = b""  # the unsent end of a frame that went out partly
         self.direct = False  # the socket supports sends that never wait (not under gevent)
+        self.stream = None  # the seq gate of logged events (app/realtime/resume.py), set at the handshake
 
     def send(self, text: str, frame: bytes | None = None) -> bool:
         """Send or queue one text message (frame: its pre-built plain frame); False once closing."""
