@@ -68,6 +68,8 @@ class Config:
     BLOCKED_IPS_REFRESH_SECONDS = float(os.environ.get("BLOCKED_IPS_REFRESH_SECONDS", 1))
     # The one request that rereads the version token waits at most this long for Redis.
     BLOCKED_IPS_REDIS_TIMEOUT = float(os.environ.get("BLOCKED_IPS_REDIS_TIMEOUT", 0.25))
+    # /readyz waits at most this long for Redis before answering 503.
+    READYZ_REDIS_TIMEOUT = float(os.environ.get("READYZ_REDIS_TIMEOUT", 0.5))
 
     # The structured log: JSON lines to stderr and to a 0600 file rotated by size (empty LOG_FILE:
     # DATA_DIR/logs/server.log). LOG_REQUESTS adds a line per answered request (5xx ones always
