@@ -75,14 +75,15 @@ def forget(_exc=None):
 
 @sock.route("/ws", bp=bp)
 @doc("WebSocket: live events of every channel you may see (messages, deletions, read receipts, "
-     "typing, presence)", responses=_RESPONSES, tag="websocket")
+     "typing, presence); `since` replays the logged events after that seq first, then `resumed`",
+     {"since": "int"}, responses={**_RESPONSES, 400: "Invalid since"}, tag="websocket")
 def all_channels(ws):
     serve(ws)
 
 
 @sock.route("/ws/channels/<channel_id>", bp=bp)
-@doc("WebSocket: live events of one channel", responses={**_RESPONSES, 404: "Unknown channel"},
-     tag="websocket")
+@doc("WebSocket: live events of one channel; `since` replays that channel's logged events after it first",
+     {"since": "int"}, responses={**_RESPONSES, 400: "Invalid since", 404: "Unknown channel"}, tag="websocket")
 def one_channel(ws, channel_id):
     serve(ws)
 
