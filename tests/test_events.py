@@ -202,3 +202,33 @@ def test_events_long_poll_wakes_on_a_new_event_and_honours_channel_id(stack, api
     empty = requests.get(stack.url + "/api/v1/events", timeout=10, params={
         "auth_token": user["token"], "since": body["last_seq"], "timeout": 1}).json()
     assert empty["events"] == [] and empty["last_seq"] == body["last_seq"] and time.monotonic() - started >= 1
+
+
+def test_two_workers_sending_at_once_give_every_socket_one_order(stack, app, api, owner, general):
+    from tests.events_support import stack_send
+    from tests.ws_support import socket_processes, wait_until
+    readers = [api.signup(f"reader{n}") for n in range(6)]
+    sockets = [connect(stack, "/ws", reader["token"]) for reader in readers]
+    for ws in sockets:
+        ws.send('{"type": "ping"}')
+        next_frame(ws, "pong")
+    wait_until(lambda: len(socket_processes(app, [r["id"] for r in readers])) == 2, timeout=10,
+               what="sockets on both workers")
+    sent = []
+
+    def sender(n: int):
+        for index in range(15):
+            sent.append(stack_send(stack, readers[n]["token"], general, f"{n}-{index}"))
+    threads = [threading.Thread(target=sender, args=(n,)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    orders = []
+    for ws in sockets:
+        frames = [next_frame(ws, "message", timeout=10) for _ in sent]
+        assert_in_order_once(frames)
+        orders.append([(f["seq"], f["message_id"]) for f in frames])
+        ws.close()
+    assert len(sent) == 45 and all(order == orders[0] for order in orders)
+    assert sorted(m for _, m in orders[0]) == sorted(sent)

@@ -30,7 +30,7 @@ _COLUMNS = (Event.seq, Event.kind, Event.channel_id, Event.audience, Event.extra
 def record(kind: str, frame: dict, channel_id: str | None = None, audience: list[str] | None = None,
            **extra) -> None:
     """Add one event to the session's transaction; the caller commits (the relay is woken then)."""
-    session = db.session
+    session = db.session()  # the Session itself: the scoped proxy has no get_transaction()
     if session.get_bind().dialect.name == "postgresql":
         transaction = session.get_transaction()
         if transaction is None or session.info.get("event_lock") is not transaction:
