@@ -361,9 +361,12 @@ def published(monkeypatch):
     """The events messaging records in the log or publishes, as (kind, frame, channel_id, audience, extra)."""
     from app.messaging import events
     seen = []
+    def prepare(kind, frame, channel_id=None, audience=None, **extra):
+        return kind, frame, channel_id, audience, extra
     for name in ("publish", "record"):
-        monkeypatch.setattr(events, name, lambda kind, frame, channel_id=None, audience=None, **extra:
-                            seen.append((kind, frame, channel_id, audience, extra)))
+        monkeypatch.setattr(events, name, lambda *args, **extra: seen.append(prepare(*args, **extra)))
+    monkeypatch.setattr(events, "prepare", prepare)
+    monkeypatch.setattr(events, "add", seen.append)
     return seen
 
 

@@ -15,7 +15,7 @@ from ..extensions import db
 from ..locks import once_per
 from ..models import ChannelMember
 from ..realtime.audience import channel_audience
-from ..realtime.log import record
+from ..realtime.log import add, prepare, record
 from ..realtime.wire import publish
 from .messages import ChannelRow
 
@@ -40,7 +40,12 @@ def live_event(channel: ChannelRow, frame: dict, exclude_user: str | None = None
 
 def message_posted(channel: ChannelRow, message: dict) -> None:
     """A new message, as the message object clients read (app/messaging/frames.py)."""
-    channel_event(channel, {"type": "message", **message})
+    add(posted_event(channel, message))
+
+
+def posted_event(channel: ChannelRow, message: dict) -> dict:
+    """message_posted's row, prepared before the send writes anything (events.add() records it)."""
+    return prepare("channel", {"type": "message", **message}, channel.id, audience_of(channel))
 
 
 def message_deleted(channel: ChannelRow, message_id: str) -> None:

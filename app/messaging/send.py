@@ -81,22 +81,22 @@ def _store(caller: Caller, channel: ChannelRow, text: str, received: list[intake
                          attachments=[intake.attachment_url(upload, channel.id) for upload in received],
                          sent_at=utcnow(), edited_at=None, reply_to_id=original.id if original else None,
                          mentions=mentioned or None)
+    frame = _frame(message, text, caller, channel, original)
+    event = events.posted_event(channel, frame)  # built before the first write: the writes run back to back
     _INSERT_MESSAGE.execute(message._asdict())
     intake.attach(message, received)
     notify = mentions.record(message, channel, mentioned) if mentioned else []
-    _announce(message, text, caller, channel, original, notify)
+    events.add(event)
+    events.mentioned(notify, frame)
     db.session.commit()
     return message
 
 
-def _announce(message: MessageRow, text: str, sender: Caller, channel: ChannelRow, original: MessageRow | None,
-              notify: list[str]) -> None:
-    """Before the commit: record the message object built from the text at hand, and the mentions,
-    in the event log; the relay publishes them once committed."""
+def _frame(message: MessageRow, text: str, sender: Caller, channel: ChannelRow, original: MessageRow | None) -> dict:
+    """The message object built from the text at hand; recorded in the event log with the message,
+    the relay publishes it once committed."""
     reply = None
     if original is not None:
         author = callers_by_id({original.sender_id}).get(original.sender_id) if original.sender_id else None
         reply = reply_summary(original.id, original, author)
-    frame = message_object(message, text, sender, channel.is_private, reply)
-    events.message_posted(channel, frame)
-    events.mentioned(notify, frame)
+    return message_object(message, text, sender, channel.is_private, reply)

@@ -27,9 +27,22 @@ _INSERT = sa.insert(Event.__table__)
 _COLUMNS = (Event.seq, Event.kind, Event.channel_id, Event.audience, Event.extra, Event.frame)
 
 
+def prepare(kind: str, frame: dict, channel_id: str | None = None, audience: list[str] | None = None,
+            **extra) -> dict:
+    """One event's row, serialised before the transaction writes (add() inserts it)."""
+    return {"created_at": utcnow(), "kind": kind, "channel_id": channel_id,
+            "audience": None if audience is None else json.dumps(sorted(set(audience))),
+            "extra": json.dumps(extra) if extra else None, "frame": json.dumps(frame)}
+
+
 def record(kind: str, frame: dict, channel_id: str | None = None, audience: list[str] | None = None,
            **extra) -> None:
     """Add one event to the session's transaction; the caller commits (the relay is woken then)."""
+    add(prepare(kind, frame, channel_id, audience, **extra))
+
+
+def add(row: dict) -> None:
+    """Insert a prepared event in the session's transaction, as late as possible before the commit."""
     session = db.session()  # the Session itself: the scoped proxy has no get_transaction()
     if session.get_bind().dialect.name == "postgresql":
         transaction = session.get_transaction()
@@ -37,9 +50,7 @@ def record(kind: str, frame: dict, channel_id: str | None = None, audience: list
             session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_KEY})
             session.info["event_lock"] = session.get_transaction()
     session.info["events_recorded"] = True
-    session.execute(_INSERT, {"created_at": utcnow(), "kind": kind, "channel_id": channel_id,
-                              "audience": None if audience is None else json.dumps(sorted(set(audience))),
-                              "extra": json.dumps(extra) if extra else None, "frame": json.dumps(frame)})
+    session.execute(_INSERT, row)
 
 
 def with_seq(frame_text: str, seq: int) -> str:

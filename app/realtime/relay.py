@@ -3,10 +3,12 @@
 A commit that recorded events wakes this process's relay thread (the request itself never
 touches Redis for them), and the hub's tick wakes it every second, which catches up on events
 whose process died before relaying them, or that were committed while Redis was away. One run
-takes the fleet-wide relay lock, reads the cursor (the last seq published) from Redis, reads the
-next rows from the log and publishes them with the new cursor in one MULTI. The lock and the
-cursor make every web process, on every host, publish one sequence in one order; the hub still
-drops a seq it has seen (a run whose lock lapsed, or a cursor lost with Redis's memory).
+takes the cursor (the last seq published fleet-wide, kept in Redis), reads the
+next rows from the log and publishes them with the new cursor in one Lua script that first checks
+the cursor is still the one it read after: of two processes relaying at once one publishes, the
+other goes on after the new cursor. Every web process, on every host, thus publishes one
+sequence, in order, once; the hub still drops a seq it has seen (a cursor lost with Redis's
+memory). One run costs one SELECT and one Redis round trip (none when nothing is new).
 """
 import logging
 import os
@@ -22,18 +24,24 @@ from sqlalchemy.exc import SQLAlchemyError
 from .. import keys, metrics
 from ..extensions import db, redis
 from ..ids import utcnow
-from ..locks import single_flight
 from ..models import Event
 from ..tasks import FANOUT_DELIVER, enqueue
 from . import log as event_log
 from .hub import hub
 
 log = logging.getLogger(__name__)
-LOCK_NAME = "event-relay"
-LOCK_SECONDS = 10  # a relay that dies holding the lock delays the others this long at most
-BUSY_RETRY = 0.003  # another process is relaying: try again this soon (it may have read before our commit)
+BUSY_RETRY = 0.003  # more to publish (or another process published meanwhile): go on this soon
 DOWN_RETRY = 0.5  # Redis or the database failed: try again this soon
 CATCH_UP_SECONDS = 60  # with no cursor anywhere, the relay starts with the events of the last minute
+# Publish the rows and move the cursor only if the cursor is still the one the rows were read
+# after: of two processes relaying at once, one publishes and the other goes on from its cursor.
+PUBLISH_IF_CURSOR = """
+local current = redis.call('GET', KEYS[1]) or ''
+if current ~= ARGV[1] then return {0, current} end
+for i = 3, #ARGV do redis.call('PUBLISH', KEYS[2], ARGV[i]) end
+redis.call('SET', KEYS[1], ARGV[2])
+return {1, ARGV[2]}
+"""
 
 
 class Relay:
@@ -48,6 +56,8 @@ class Relay:
         self.wakeup = threading.Event()
         self.thread: threading.Thread | None = None
         self.known = 0  # the highest seq this process knows was published
+        self.cursor: str | None = None  # the fleet's cursor as last seen ("": none in Redis; None: read it)
+        self._script = None
 
     def wake(self, app: Flask | None = None) -> None:
         """Ask for a run soon; never waits (a commit calls this)."""
@@ -75,27 +85,37 @@ class Relay:
                     db.session.remove()
 
     def run_once(self) -> bool:
-        """Publish the next batch of the log; True when there is more to do (or someone else ran)."""
-        with single_flight(LOCK_NAME, LOCK_SECONDS) as mine:
-            if not mine:
-                return True
+        """Publish the next batch of the log; True when there is more to do."""
+        expected = self.cursor
+        if expected is None:
             stored = redis.get(keys.relay_cursor())
-            cursor = int(stored) if stored is not None else self._fallback()
-            rows = event_log.after(cursor)
-            db.session.rollback()  # end the read: the rows are plain tuples
-            if rows:
-                pipe = redis.pipeline(transaction=True)
-                channel = keys.events_channel()
-                for row in rows:
-                    pipe.publish(channel, event_log.encoded(row))
-                pipe.set(keys.relay_cursor(), rows[-1].seq)
-                pipe.execute()
-                self.known = max(self.known, rows[-1].seq)
-                for row in rows:
-                    metrics.EVENTS_PUBLISHED.labels(row.kind).inc()
-            elif stored is None:
-                redis.set(keys.relay_cursor(), cursor, nx=True)
-            return len(rows) == event_log.BATCH
+            expected = stored.decode() if stored is not None else ""
+        start = int(expected) if expected else self._fallback()
+        rows = event_log.after(start)
+        db.session.rollback()  # end the read: the rows are plain tuples
+        if not rows:
+            self.cursor = expected or None
+            return False
+        try:
+            done, current = self.script(keys=[keys.relay_cursor(), keys.events_channel()],
+                                        args=[expected, rows[-1].seq, *(event_log.encoded(row) for row in rows)])
+        except redis_lib.RedisError:
+            self.cursor = None
+            raise
+        if not done:  # another process published meanwhile: go on from its cursor
+            self.cursor = current.decode() if isinstance(current, bytes) else str(current)
+            return True
+        self.cursor = str(rows[-1].seq)
+        self.known = max(self.known, rows[-1].seq)
+        for row in rows:
+            metrics.EVENTS_PUBLISHED.labels(row.kind).inc()
+        return len(rows) == event_log.BATCH
+
+    @property
+    def script(self):
+        if self._script is None:
+            self._script = redis.register_script(PUBLISH_IF_CURSOR)
+        return self._script
 
     def _fallback(self) -> int:
         """No cursor in Redis (a fresh or restarted Redis): start after what this process knows was
