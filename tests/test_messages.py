@@ -404,9 +404,10 @@ def test_with_celery_fanout_the_commit_queues_the_relay_for_a_worker(api, app, o
     message_id = send(api, owner["token"], channel, "through the workers")
     assert queued == [(FANOUT_DELIVER,)] and woken == []
     from app.extensions import db
+    from app.realtime.log import frame_text
     with app.app_context():
-        [row] = db.session.query(Event).filter(Event.frame.like('{"type": "message"%')).all()
-        frame = json.loads(row.frame)
+        [(row, frame)] = [(r, json.loads(frame_text(r))) for r in db.session.query(Event).all()
+                          if json.loads(frame_text(r))["type"] == "message"]
     assert (row.kind, row.channel_id, row.audience, frame["type"], frame["message_id"]) == (
         "channel", channel, None, "message", message_id)
     [stored] = load(api, owner["token"], channel)

@@ -40,7 +40,7 @@ def _look(user_id: str, since: int, limit: int, channels: list[str] | None) -> t
         for row in rows:
             cursor = row.seq
             if event_log.visible(row, user_id):
-                found.append(json.loads(event_log.with_seq(row.frame, row.seq)))
+                found.append(json.loads(event_log.with_seq(row)))
                 if len(found) == limit:
                     break
         scanned += len(rows)

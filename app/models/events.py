@@ -24,4 +24,7 @@ class Event(db.Model):
     channel_id: Mapped[str | None] = mapped_column(sa.String(36))
     audience: Mapped[str | None] = mapped_column(sa.Text)  # a JSON list of user ids
     extra: Mapped[str | None] = mapped_column(sa.Text)  # a JSON object (the removed user of "revoke")
-    frame: Mapped[str] = mapped_column(sa.Text)  # the client frame's JSON, without its seq
+    # The client frame's JSON without its seq, encrypted like message text (app/crypto.py): a
+    # message's event holds its text.
+    key_id: Mapped[str] = mapped_column(sa.String(64))
+    frame: Mapped[bytes] = mapped_column(sa.LargeBinary)

@@ -14,6 +14,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from flask import current_app
 
+from .. import crypto
 from ..extensions import db
 from ..ids import utcnow
 from ..models import Event
@@ -24,15 +25,17 @@ BATCH = 500
 KINDS = ("channel", "broadcast", "revoke", "channel_deleted")
 
 _INSERT = sa.insert(Event.__table__)
-_COLUMNS = (Event.seq, Event.kind, Event.channel_id, Event.audience, Event.extra, Event.frame)
+_COLUMNS = (Event.seq, Event.kind, Event.channel_id, Event.audience, Event.extra, Event.key_id, Event.frame)
+CONTEXT = "event-log"  # the associated data of every event's encrypted frame
 
 
 def prepare(kind: str, frame: dict, channel_id: str | None = None, audience: list[str] | None = None,
             **extra) -> dict:
     """One event's row, serialised before the transaction writes (add() inserts it)."""
+    key_id, blob = crypto.encrypt(json.dumps(frame), CONTEXT)  # a message's text stays encrypted at rest
     return {"created_at": utcnow(), "kind": kind, "channel_id": channel_id,
             "audience": None if audience is None else json.dumps(sorted(set(audience))),
-            "extra": json.dumps(extra) if extra else None, "frame": json.dumps(frame)}
+            "extra": json.dumps(extra) if extra else None, "key_id": key_id, "frame": blob}
 
 
 def record(kind: str, frame: dict, channel_id: str | None = None, audience: list[str] | None = None,
@@ -53,9 +56,14 @@ def add(row: dict) -> None:
     session.execute(_INSERT, row)
 
 
-def with_seq(frame_text: str, seq: int) -> str:
-    """The stored frame with its seq first: frames are JSON objects with at least a type."""
-    return f'{{"seq": {seq}, {frame_text[1:]}'
+def frame_text(row) -> str:
+    """The row's client frame (JSON text), decrypted."""
+    return crypto.decrypt(row.key_id, bytes(row.frame), CONTEXT)
+
+
+def with_seq(row) -> str:
+    """The row's frame with its seq first: frames are JSON objects with at least a type."""
+    return f'{{"seq": {row.seq}, {frame_text(row)[1:]}'
 
 
 def encoded(row) -> str:
@@ -63,7 +71,7 @@ def encoded(row) -> str:
     extra = json.loads(row.extra) if row.extra else {}
     return json.dumps({"kind": row.kind, "channel_id": row.channel_id,
                        "audience": json.loads(row.audience) if row.audience is not None else None,
-                       "frame": with_seq(row.frame, row.seq), "seq": row.seq, **extra})
+                       "frame": with_seq(row), "seq": row.seq, **extra})
 
 
 def after(seq: int, limit: int = BATCH, channel_ids: list[str] | None = None) -> list:

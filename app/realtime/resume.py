@@ -92,7 +92,7 @@ def resume(conn: Connection, since: int) -> None:
                     return
                 if event_log.visible(row, conn.user_id, conn.channel_id):
                     _wait_for_room(conn)
-                    conn.send(event_log.with_seq(row.frame, row.seq))
+                    conn.send(event_log.with_seq(row))
                     replayed = row.seq
             if len(rows) < event_log.BATCH:
                 break

@@ -24,7 +24,8 @@ def upgrade():
     sa.Column('channel_id', sa.String(length=36), nullable=True),
     sa.Column('audience', sa.Text(), nullable=True),
     sa.Column('extra', sa.Text(), nullable=True),
-    sa.Column('frame', sa.Text(), nullable=False),
+    sa.Column('key_id', sa.String(length=64), nullable=False),
+    sa.Column('frame', sa.LargeBinary(), nullable=False),
     sa.PrimaryKeyConstraint('seq', name=op.f('pk_events')),
     sqlite_autoincrement=True,
     )
