@@ -88,6 +88,8 @@ class Config:
     BLOCKED_IPS_REFRESH_SECONDS = float(os.environ.get("BLOCKED_IPS_REFRESH_SECONDS", 1))
     # The one request that rereads the version token waits at most this long for Redis.
     BLOCKED_IPS_REDIS_TIMEOUT = float(os.environ.get("BLOCKED_IPS_REDIS_TIMEOUT", 0.25))
+    # /readyz waits at most this long for Redis before answering 503.
+    READYZ_REDIS_TIMEOUT = float(os.environ.get("READYZ_REDIS_TIMEOUT", 0.5))
 
     # The structured log: JSON lines to stderr and to a 0600 file rotated by size (empty LOG_FILE:
     # DATA_DIR/logs/server.log). LOG_REQUESTS adds a line per answered request (5xx ones always
@@ -117,6 +119,8 @@ class Config:
     PUBLIC_SERVER_USAGE = _env_bool("PUBLIC_SERVER_USAGE", True)
     ACTIVITY_METRICS_MAX_AGE = 120  # seconds a stored activity snapshot is served
     ONLINE_SAMPLE_RETENTION_DAYS = 400
+    # The event log keeps this many days: a socket may resume (and GET /events read) that far back.
+    EVENT_RETENTION_DAYS = float(os.environ.get("EVENT_RETENTION_DAYS", 7))
 
     # Files: where blobs live (empty: DATA_DIR/files), how long an unreferenced file is kept,
     # and how long a request waits for a transform before answering 202.
@@ -179,6 +183,7 @@ class Config:
                               "chart_data_update": timedelta(minutes=5),
                               "activity_metrics_update": timedelta(minutes=2),
                               "github_releases_check": timedelta(hours=6),
+                              "event_log_prune": timedelta(hours=1),
                           }.items()}
         # Not an owner-run task: the reaper of runs whose worker died (app/admin/lost_runs.py).
         | {"lost_runs_reap": {"task": "runs.reap", "schedule": timedelta(

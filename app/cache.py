@@ -50,6 +50,10 @@ class ProcessCache(Generic[V]):
         finally:
             self._lock.release()
 
+    def fresh(self, key: Hashable = None) -> bool:
+        """Whether get(key) would answer without loading."""
+        return self._fresh(self._entries.get(key))
+
     def peek(self, key: Hashable = None, default=None):
         """The cached value, fresh or not, without loading (default when there is none)."""
         entry = self._entries.get(key)

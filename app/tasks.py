@@ -24,6 +24,7 @@ CHARTS_UPDATE = "charts.update"
 RELEASES_CHECK = "releases.check"
 MODERATION_DELETE_MESSAGES = "moderation.delete_messages"
 SEARCH_BACKFILL = "search.backfill"
+EVENTS_PRUNE = "events.prune"
 
 
 def enqueue(name: str, *args, task_id: str | None = None) -> bool:

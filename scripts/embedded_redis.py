@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 
 from scripts.supervise import spawn, stop
 
@@ -50,11 +51,16 @@ def _answers(port: int, password: str) -> bool:
         return False
 
 
-def start_redis(data_dir: str, persist: bool = True) -> tuple[str, subprocess.Popen]:
-    """Start redis-server and wait until it answers; returns (url, process)."""
+def start_redis(data_dir: str, persist: bool = True, url: str | None = None) -> tuple[str, subprocess.Popen]:
+    """Start redis-server and wait until it answers; returns (url, process). url: start it again
+    on the port and password of an earlier one (a restart after it died)."""
     redis_dir = os.path.join(data_dir, "redis")
     os.makedirs(redis_dir, exist_ok=True)
-    port, password = _free_port(), secrets.token_hex(16)
+    if url is None:
+        port, password = _free_port(), secrets.token_hex(16)
+    else:
+        earlier = urllib.parse.urlsplit(url)
+        port, password = earlier.port, earlier.password
     args = [redis_binary(), "--bind", "127.0.0.1", "--port", str(port), "--requirepass", password,
             "--dir", redis_dir, "--appendonly", "no", "--save", "300 1" if persist else "",
             "--logfile", os.path.join(redis_dir, "redis.log"), "--daemonize", "no"]

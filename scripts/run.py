@@ -101,6 +101,10 @@ def main() -> int:
         say(f"PufferBlow server listening on http://localhost:{port}  (API docs: http://localhost:{port}/docs)")
         say("press Ctrl-C to stop every process started here")
         while not STOPPING.wait(0.5):
+            if redis_process is not None and redis_process.poll() is not None:
+                # The others reconnect by themselves; the event log's relay catches up meanwhile.
+                say(f"Redis exited with {redis_process.returncode}; starting it again")
+                _url, redis_process = start_redis(data_dir, url=os.environ["REDIS_URL"])
             if failed := supervisor.exited():
                 say(f"{', '.join(child.name for child in failed)} exited; stopping the rest")
                 return 1

@@ -15,7 +15,7 @@ from app.models import AuthToken, TaskRun
 from workers.runs import run_registered
 
 SCHEDULED = {"cdn_cleanup", "auth_token_cleanup", "server_stats_update", "chart_data_update",
-             "activity_metrics_update", "github_releases_check"}
+             "activity_metrics_update", "github_releases_check", "event_log_prune"}
 ON_DEMAND = {"search_backfill"}  # registered, run by the owner only
 TASK_IDS = SCHEDULED | ON_DEMAND
 
@@ -60,7 +60,8 @@ def test_schedules_are_described_from_the_beat_schedule(api, app, owner):
         "cdn_cleanup": "daily at 03:30 UTC", "auth_token_cleanup": "every hour",
         "server_stats_update": "every 5 minutes", "chart_data_update": "every 5 minutes",
         "activity_metrics_update": "every 2 minutes", "github_releases_check": "every 6 hours",
-        "search_backfill": "on demand only"}
+        "search_backfill": "on demand only",
+        "event_log_prune": "every hour"}
     with app.app_context():
         assert describe(timedelta(seconds=90)) == "every 90 seconds"
         assert describe(timedelta(days=1)) == "every day"

@@ -25,6 +25,7 @@ def redis_down(app, monkeypatch):
     dead = redis_lib.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5, socket_timeout=0.5,
                            retry=Retry(NoBackoff(), 0))
     monkeypatch.setattr(redis, "client", dead)
+    monkeypatch.setitem(app.extensions, "readyz_redis", dead)  # the probe /readyz uses
 
 
 def test_info_is_public_and_complete(api):
@@ -87,6 +88,20 @@ def test_readyz_is_503_without_redis(api, redis_down):
     body = assert_error(api.call("GET", "/readyz"), 503)
     assert body["checks"]["database"] == "ok" and body["checks"]["redis"].startswith("error")
     assert api.call("GET", "/healthz").status_code == 200
+
+
+def test_readyz_answers_503_quickly_while_redis_hangs(api, app, monkeypatch):
+    """A Redis that accepts connections and never answers: /readyz waits only READYZ_REDIS_TIMEOUT."""
+    import socket
+    import time
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        monkeypatch.setitem(app.extensions, "readyz_redis", redis_lib.Redis(
+            host="127.0.0.1", port=silent.getsockname()[1], socket_timeout=app.config["READYZ_REDIS_TIMEOUT"],
+            socket_connect_timeout=app.config["READYZ_REDIS_TIMEOUT"], retry=Retry(NoBackoff(), 0)))
+        started = time.monotonic()
+        body = assert_error(api.call("GET", "/readyz"), 503)
+        assert time.monotonic() - started < app.config["READYZ_REDIS_TIMEOUT"] + 0.5
+        assert body["checks"]["redis"].startswith("error")
 
 
 def test_readyz_is_503_without_the_database(app, tmp_path):

@@ -1,5 +1,6 @@
 """Messages: sending, history paging and cursors, message ids, limits and deletion."""
 import io
+import json
 import uuid
 
 import pytest
@@ -358,11 +359,15 @@ def test_deleting_the_read_position_keeps_counts_right(api, owner, user, channel
 
 @pytest.fixture
 def published(monkeypatch):
-    """The live events messaging publishes, as (kind, frame, channel_id, audience, extra)."""
+    """The events messaging records in the log or publishes, as (kind, frame, channel_id, audience, extra)."""
     from app.messaging import events
     seen = []
-    monkeypatch.setattr(events, "publish", lambda kind, frame, channel_id=None, audience=None, **extra:
-                        seen.append((kind, frame, channel_id, audience, extra)))
+    def prepare(kind, frame, channel_id=None, audience=None, **extra):
+        return kind, frame, channel_id, audience, extra
+    for name in ("publish", "record"):
+        monkeypatch.setattr(events, name, lambda *args, **extra: seen.append(prepare(*args, **extra)))
+    monkeypatch.setattr(events, "prepare", prepare)
+    monkeypatch.setattr(events, "add", seen.append)
     return seen
 
 
@@ -381,28 +386,31 @@ def test_the_live_frame_is_the_stored_message_built_without_decrypting(api, owne
     response = _send(api, user["token"], secret, data=upload, content_type="multipart/form-data")
     assert response.status_code == 201, response.get_json()
     monkeypatch.setattr(frames.crypto, "decrypt", decrypt)
-    [(kind, frame, channel_id, audience, extra)] = published
+    [(kind, frame, channel_id, audience, extra)] = [event for event in published if event[1]["type"] == "message"]
     assert (kind, channel_id, frame["type"]) == ("channel", secret, "message")
-    assert set(audience) == {owner["id"], user["id"]} and extra == {"exclude_user": None}
+    assert set(audience) == {owner["id"], user["id"]} and extra == {}
     [stored] = load(api, owner["token"], secret)
     assert {key: value for key, value in frame.items() if key != "type"} == stored
     assert "sig=" in stored["attachments"][0]  # a private channel's attachment links are signed
 
 
-def test_with_celery_fanout_the_task_reloads_and_publishes_the_message(api, app, owner, channel, published,
-                                                                      monkeypatch):
-    from app.messaging import send as send_service
+def test_with_celery_fanout_the_commit_queues_the_relay_for_a_worker(api, app, owner, channel, monkeypatch):
+    from app.models import Event
+    from app.realtime import relay
     from app.tasks import FANOUT_DELIVER
-    queued = []
+    queued, woken = [], []
     monkeypatch.setitem(app.config, "REALTIME_FANOUT", "celery")
-    monkeypatch.setattr(send_service, "enqueue", lambda name, *args: queued.append((name, *args)))
+    monkeypatch.setattr(relay, "enqueue", lambda name, *args: queued.append((name, *args)))
+    monkeypatch.setattr(relay.relay, "wake", lambda *args: woken.append(args))
     message_id = send(api, owner["token"], channel, "through the workers")
-    assert queued == [(FANOUT_DELIVER, message_id)] and published == []
-    with app.test_request_context():
-        assert send_service.deliver_stored(message_id) is True
-        assert send_service.deliver_stored("00000000-0000-7000-8000-000000000000") is False
-    [(kind, frame, channel_id, audience, _)] = published
-    assert (kind, channel_id, audience, frame["type"]) == ("channel", channel, None, "message")
+    assert queued == [(FANOUT_DELIVER,)] and woken == []
+    from app.extensions import db
+    from app.realtime.log import frame_text
+    with app.app_context():
+        [(row, frame)] = [(r, json.loads(frame_text(r))) for r in db.session.query(Event).all()
+                          if json.loads(frame_text(r))["type"] == "message"]
+    assert (row.kind, row.channel_id, row.audience, frame["type"], frame["message_id"]) == (
+        "channel", channel, None, "message", message_id)
     [stored] = load(api, owner["token"], channel)
     assert {key: value for key, value in frame.items() if key != "type"} == stored
 
@@ -411,7 +419,8 @@ def test_a_refused_send_publishes_nothing_and_stores_nothing(api, owner, user, c
     assert_error(_send(api, owner["token"], channel, json={"message": ""}), 400, "EMPTY_MESSAGE")
     secret = make_channel(api, owner["token"], "secret", private=True)
     assert_error(_send(api, user["token"], secret, json={"message": "let me in"}), 404, "UNKNOWN_CHANNEL")
-    assert published == [] and load(api, owner["token"], channel) == []
+    assert [event for event in published if event[1]["type"] == "message"] == []
+    assert load(api, owner["token"], channel) == []
 
 
 def test_typing_is_published_once_per_interval(api, app, owner, channel, published):

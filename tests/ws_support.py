@@ -93,6 +93,12 @@ def next_frame(ws, kind: str | None = None, timeout: float = 5) -> dict:
             return frame
 
 
+def without_seq(frame: dict) -> dict:
+    """A logged event's frame without its seq (checked to be a positive integer)."""
+    assert isinstance(frame.get("seq"), int) and frame["seq"] > 0, frame
+    return {key: value for key, value in frame.items() if key != "seq"}
+
+
 def frames_within(ws, seconds: float) -> list[dict]:
     """Every frame that arrives within the given time."""
     frames, deadline = [], time.monotonic() + seconds

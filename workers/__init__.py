@@ -3,5 +3,5 @@
 The tasks an owner may run by id are listed in app/admin/registry.py; workers/runs.py runs
 them as recorded, single-flight runs for beat and for POST /background-tasks/run.
 """
-from workers import (cdn, charts, fanout, moderation, releases, runs, search, signals, stats, tokens,  # noqa: F401
-                     uploads)  # (registers every task)
+from workers import (cdn, charts, events, fanout, moderation, releases, runs, search, signals, stats,  # noqa: F401
+                     tokens, uploads)  # (registers every task)

@@ -6,17 +6,16 @@ from celery import shared_task
 from app import keys, locks, tasks
 from app.extensions import db, redis
 from app.ids import utcnow
-from app.messaging.send import deliver_stored
 from app.models import User
-from app.realtime import presence, seen
+from app.realtime import presence, relay, seen
 
 log = logging.getLogger(__name__)
 
 
 @shared_task(name=tasks.FANOUT_DELIVER)
-def deliver(message_id: str) -> bool:
-    """REALTIME_FANOUT=celery: publish the stored message (False: deleted before the task ran)."""
-    return deliver_stored(message_id)
+def deliver(*_ignored) -> None:
+    """REALTIME_FANOUT=celery: run the event relay here, publishing what the log holds."""
+    relay.drain()
 
 
 @shared_task(name=tasks.FANOUT_PRESENCE)

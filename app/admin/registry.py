@@ -35,6 +35,8 @@ REGISTRY: dict[str, RegisteredTask] = {
     "search_backfill": RegisteredTask(
         tasks.SEARCH_BACKFILL, "Index every stored message for search under the current index key (resumes "
                                "where an interrupted run stopped)"),
+    "event_log_prune": RegisteredTask(
+        tasks.EVENTS_PRUNE, "Delete events older than EVENT_RETENTION_DAYS from the event log"),
 }
 
 

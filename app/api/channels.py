@@ -60,6 +60,8 @@ def create_channel(form: NewChannel):
     db.session.add(channel)
     audit.record("channel_created", "Channel created", f"#{name} was created", private=is_private)
     try:
+        db.session.flush()
+        events.channel_created(messages.channel_row(channel.id), channel.to_dict())
         db.session.commit()
     except IntegrityError:  # a concurrent request took the name between the check and the insert
         db.session.rollback()
@@ -75,8 +77,8 @@ def delete_channel(channel_id: str):
     audience = channel_audience(channel)  # members are gone after the delete
     db.session.delete(db.session.get(Channel, channel.id))
     audit.record("channel_deleted", "Channel deleted", f"#{channel.name} was deleted", channel_id=channel.id)
-    db.session.commit()
     events.channel_deleted(channel_id, audience)
+    db.session.commit()
     return ok(message=f"Channel ID: '{channel_id}' deleted successfully")
 
 
@@ -104,11 +106,12 @@ def update_channel(form: ChannelChange, channel_id: str):
     audit.record("moderation", "Channel settings changed", f"#{row.name}: {', '.join(fields)}",
                  action="channel_updated", channel_id=channel.id, fields=fields)
     try:
+        db.session.flush()
+        channel_rules.channel_updated(channel.id)
         db.session.commit()
     except IntegrityError:  # a concurrent request took the name
         db.session.rollback()
         raise APIError(409, "A channel with this name already exists", "CHANNEL_NAME_TAKEN")
-    channel_rules.channel_updated(channel.id)
     return ok(message="Channel updated successfully", updated_fields=fields, channel_data=row.to_dict())
 
 
@@ -147,6 +150,8 @@ def add_user(form: NewMember, channel_id: str):
         db.session.add(ChannelMember(channel_id=channel.id, user_id=user.id))
         audit.record("member_added", "Member added", f"{user.username} joined #{channel.name}", channel_id=channel.id)
         try:
+            db.session.flush()
+            events.member_added(channel, user.id)
             db.session.commit()
         except IntegrityError:  # a concurrent request added the same member a moment ago
             db.session.rollback()
@@ -164,8 +169,8 @@ def remove_user(form: OldMember, channel_id: str):
         raise APIError(404, "The user is not a member of this channel", "UNKNOWN_MEMBER")
     db.session.delete(membership)
     audit.record("member_removed", "Member removed", f"{user.username} left #{channel.name}", channel_id=channel.id)
-    db.session.commit()
     events.membership_revoked(channel, user.id)
+    db.session.commit()
     return ok(message=f"User ID: '{user.id}' removed from Channel ID: '{channel.id}'")
 
 

@@ -1,9 +1,10 @@
 """General routes: the public server summary and deployment probes."""
+import redis as redis_lib
 import sqlalchemy as sa
-from flask import Blueprint
+from flask import Blueprint, current_app
 
 from ..admin import server_info
-from ..extensions import db, redis
+from ..extensions import db
 from ..endpoint import endpoint
 from .responses import ok
 
@@ -16,8 +17,18 @@ def info():
     return ok(server_info=server_info.current(with_limits=False))
 
 
+def _redis_probe() -> redis_lib.Redis:
+    """A client of its own with a short timeout: a hung Redis makes /readyz answer 503 quickly."""
+    probe = current_app.extensions.get("readyz_redis")
+    if probe is None:
+        timeout = current_app.config["READYZ_REDIS_TIMEOUT"]
+        probe = current_app.extensions["readyz_redis"] = redis_lib.Redis.from_url(
+            current_app.config["REDIS_URL"], socket_timeout=timeout, socket_connect_timeout=timeout)
+    return probe
+
+
 @bp.get("/healthz")
-@endpoint("Liveness: the process answers")
+@endpoint("Liveness: the process answers (it touches neither the database nor Redis)")
 def healthz():
     return ok(status="ok")
 
@@ -33,7 +44,7 @@ def readyz():
         db.session.rollback()
         checks["database"] = f"error: {type(exc).__name__}"
     try:
-        redis.ping()
+        _redis_probe().ping()
         checks["redis"] = "ok"
     except Exception as exc:
         checks["redis"] = f"error: {type(exc).__name__}"

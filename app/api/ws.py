@@ -13,15 +13,22 @@ from ..messaging import events, messages
 from ..realtime import presence, websocket
 from ..realtime.connection import Connection
 from ..realtime.hub import hub
+from ..realtime.resume import Stream, resume
 from ..accounts import moderation
 from ..accounts.auth import Caller, current_caller, request_token, token_digest
 from ..errors import APIError
 from ..extensions import db, sock
 from ..models import AuthToken, User
-from ..endpoint import endpoint, role_checked_by_hook
+from ..endpoint import endpoint, read, role_checked_by_hook
+from ..fields import Fields, Integer
 
 log = logging.getLogger(__name__)
 bp = Blueprint("ws", __name__)
+MAX_SEQ = 2**63 - 1
+
+class Resume(Fields):
+    since: Integer(0, MAX_SEQ, description="Replay the logged events after this seq first") = None
+
 
 _RESPONSES = {101: ("Switching protocols: live events follow", None),
               429: "TOO_MANY_SOCKETS: the account already holds MAX_SOCKETS_PER_USER open sockets"}
@@ -33,6 +40,7 @@ def handshake():
     register the socket."""
     user = current_caller()
     channel_id = (request.view_args or {}).get("channel_id")
+    since = read(Resume).since  # resume after this seq (None: live only)
     if channel_id is not None:
         messages.visible_channel(user, channel_id)
     config = current_app.config
@@ -48,6 +56,7 @@ def handshake():
         raise APIError(401, "The auth_token is invalid or has expired", "INVALID_AUTH_TOKEN")
     conn = Connection(user.id, user.username, channel_id, digest, token_row.expires_at,
                       outbox_frames=config["REALTIME_OUTBOX_FRAMES"], plain=plain)
+    conn.stream = Stream(holding=since is not None)  # from registration on, live frames wait for the replay
     # Registered and counted before the 101 goes out: an event published right after it waits in
     # the outbox rather than being missed, and presence never sees a gap between a client's sockets.
     # The cap is checked here (this process) and on the fleet-wide count after adding this socket
@@ -82,24 +91,28 @@ def forget(_exc=None):
 @sock.route("/ws", bp=bp)
 @role_checked_by_hook("user")
 @endpoint("WebSocket: live events of every channel you may see (messages, deletions, read receipts, "
-          "typing, presence)", statuses=_RESPONSES, tag="websocket")
-def all_channels(ws):
-    serve(ws)
+          "typing, presence); `since` replays the logged events after that seq first, then `resumed`",
+          Resume, statuses=_RESPONSES, tag="websocket")
+def all_channels(query: Resume, ws):
+    serve(ws, query.since)
 
 
 @sock.route("/ws/channels/<channel_id>", bp=bp)
 @role_checked_by_hook("user")
-@endpoint("WebSocket: live events of one channel", statuses={**_RESPONSES, 404: "UNKNOWN_CHANNEL"}, tag="websocket")
-def one_channel(ws, channel_id):
-    serve(ws)
+@endpoint("WebSocket: live events of one channel; `since` replays that channel's logged events after it first",
+          Resume, statuses={**_RESPONSES, 404: "UNKNOWN_CHANNEL"}, tag="websocket")
+def one_channel(query: Resume, ws, channel_id):
+    serve(ws, query.since)
 
 
-def serve(ws) -> None:
+def serve(ws, since: int | None) -> None:
     """Answer client frames until the socket closes; live events go out through its outbox."""
     conn = g.ws_conn
     db.session.remove()  # a socket may wait for hours: hold no database connection meanwhile
     conn.attach(ws)
     try:
+        if since is not None:
+            resume(conn, since)
         # No timeout: a closed socket wakes this (the peer's answer to the close frame, or the
         # hub's tick shutting down a peer that does not answer), so idle handlers never wake.
         while not conn.closed:
@@ -186,4 +199,12 @@ def on_read_confirmation(conn: Connection, frame: dict) -> None:
     events.read_receipt(user, channel, message.id)
 
 
-HANDLERS = {"ping": on_ping, "typing": on_typing, "read_confirmation": on_read_confirmation}
+def on_resume(conn: Connection, frame: dict) -> None:
+    """Replay the logged events after `since` this socket may see, then `resumed`."""
+    since = frame.get("since")
+    if isinstance(since, bool) or not isinstance(since, int) or not 0 <= since <= MAX_SEQ:
+        raise APIError(400, "since must be an integer seq of 0 or more", "INVALID_FRAME")
+    resume(conn, since)
+
+
+HANDLERS = {"ping": on_ping, "typing": on_typing, "read_confirmation": on_read_confirmation, "resume": on_resume}

@@ -1,12 +1,15 @@
 """The blocked addresses, refused before every route (WebSocket handshakes included).
 
-Each process keeps the list in a ProcessCache. Every BLOCKED_IPS_REFRESH_SECONDS one request
-reads the list's version token from Redis (writing a first one if there is none) and rereads the
-table only when the token changed (or when Redis does not answer). Meanwhile the other threads serve the previous list, so a slow
-Redis or database delays that one request, not all of them.
+Each process keeps the list in a ProcessCache. Every BLOCKED_IPS_REFRESH_SECONDS a background
+thread reads the list's version token from Redis (writing a first one if there is none) and
+rereads the table only when the token changed (or when Redis does not answer). Requests never
+wait for it: they serve the last known list, so a hung Redis or a slow database delays no
+request. Only the very first load of a process (no list yet) happens in a request.
 """
 import ipaddress
 import logging
+import os
+import threading
 import uuid
 
 import redis as redis_lib
@@ -57,6 +60,13 @@ class Guard:
             self.version_key = keys.blocked_ips_version()
         self.client = version_client(app.config["REDIS_URL"], app.config["BLOCKED_IPS_REDIS_TIMEOUT"])
         self.cache: ProcessCache[BlockList] = ProcessCache(self._load, ttl=app.config["BLOCKED_IPS_REFRESH_SECONDS"])
+        self.app = app
+        self._forked()
+        os.register_at_fork(after_in_child=self._forked)
+
+    def _forked(self) -> None:
+        self.refreshing = threading.Lock()  # one background refresh at a time
+        self.refresher: threading.Thread | None = None
 
     def _load(self, key: str) -> BlockList:
         previous = self.cache.peek(key)
@@ -80,6 +90,35 @@ class Guard:
         return BlockList(version, networks)
 
     def current(self) -> BlockList:
+        """The last known list; a stale one is refreshed in the background, never in the request."""
+        previous = self.cache.peek(self.version_key)
+        if previous is None:
+            return self.cache.get(self.version_key)
+        if not self.cache.fresh(self.version_key) and self.refreshing.acquire(blocking=False):
+            self.refresher = threading.Thread(target=self._refresh, name="blocklist-refresh", daemon=True)
+            self.refresher.start()
+        return previous
+
+    def _refresh(self) -> None:
+        try:
+            with self.app.app_context():
+                try:
+                    self.cache.get(self.version_key)
+                finally:
+                    db.session.remove()
+        except Exception:
+            log.exception("could not refresh the blocked addresses")
+        finally:
+            self.refreshing.release()
+
+    def join(self, timeout: float = 10) -> None:
+        """Wait for a background refresh in progress (tests)."""
+        if self.refresher is not None:
+            self.refresher.join(timeout)
+
+    def reload(self) -> BlockList:
+        """Load the list now (after a change made by this process)."""
+        self.cache.expire(self.version_key)
         return self.cache.get(self.version_key)
 
 
@@ -96,7 +135,7 @@ def blocklist_changed() -> None:
         log.warning("could not publish the block-list change; other processes reload it from the database")
         guard.cache.clear()  # the token did not change: only a fresh load shows the change here
         return
-    guard.cache.expire(guard.version_key)  # the new token makes the next load reread the table
+    guard.reload()  # the new token makes the load reread the table; this process sees the change at once
 
 
 def init_app(app: Flask) -> None:

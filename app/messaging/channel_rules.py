@@ -72,7 +72,8 @@ def update_channel(channel: ChannelRow, changes: dict) -> Channel:
 
 
 def channel_updated(channel_id: str) -> None:
-    """After the commit: the channel's readers (under its new privacy) see its new settings."""
+    """Before the commit (the changes flushed): the channel's readers under its new privacy see
+    its new settings."""
     channel = channel_row(channel_id)
     if channel is not None:
         channel_event(channel, {"type": "channel_updated", "channel": db.session.get(Channel, channel_id).to_dict()})

@@ -12,6 +12,8 @@ from ..errors import APIError
 from ..extensions import db
 from ..ids import new_uuid
 from ..models import Channel, ChannelMember, DirectPair, User
+from . import events
+from .messages import channel_row
 
 DM_NAME = "Direct message"
 
@@ -55,6 +57,8 @@ def open_dm(caller: Caller, user_id: str) -> tuple[Channel, User, bool]:
     db.session.add_all([ChannelMember(channel_id=channel_id, user_id=low), ChannelMember(channel_id=channel_id,
                         user_id=high), DirectPair(channel_id=channel_id, user_low=low, user_high=high)])
     try:
+        db.session.flush()
+        events.channel_created(channel_row(channel_id), channel.to_dict())  # to its two members only
         db.session.commit()
     except IntegrityError:  # a concurrent request created the pair's conversation first
         db.session.rollback()

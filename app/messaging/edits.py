@@ -19,7 +19,8 @@ from .messages import delete_message as delete_row
 
 def edit_message(caller: Caller, message_id: str, text: str) -> dict:
     """Replace the text (encrypted and digested like any message, mentions resolved again, the
-    search index rows replaced in the same transaction); returns the message object, published as message_updated. Commits."""
+    search index rows replaced and message_updated logged in the same transaction); returns the
+    message object. Commits."""
     moderation.ensure_can_post(caller)  # banned or timed out: no edits
     channel, message = readable_message(caller, message_id)
     if message.sender_id != caller.id:
@@ -38,10 +39,10 @@ def edit_message(caller: Caller, message_id: str, text: str) -> dict:
         edited_at=edited.edited_at, mentions=edited.mentions))
     notify = mentions.replace(edited, channel, mentioned)
     index.replace(message.id, channel.id, text)
-    db.session.commit()
     [obj] = serialize([edited])
     events.message_updated(channel, obj)
     events.mentioned(notify, obj)
+    db.session.commit()
     return obj
 
 
@@ -53,5 +54,5 @@ def delete_message(caller: Caller, channel: ChannelRow, message: MessageRow) -> 
     if message.sender_id != caller.id:  # a moderator removing someone else's message
         audit.record("message_deleted", "Message deleted by a moderator", f"A message in #{channel.name}",
                      channel_id=channel.id, message_id=message.id, sender_id=message.sender_id)
-    db.session.commit()
     events.message_deleted(channel, message.id)
+    db.session.commit()

@@ -31,20 +31,20 @@ def pin(caller: Caller, channel_id: str, message_id: str) -> None:
         raise APIError(400, f"A channel holds at most {MAX_PINS} pins", "TOO_MANY_PINS")
     db.session.add(Pin(message_id=message.id, channel_id=channel.id, pinned_by=caller.id))
     try:
+        db.session.flush()
+        events.pin_changed(channel, True, message.id, caller.id)
         db.session.commit()
-    except IntegrityError:  # pinned by a concurrent request
+    except IntegrityError:  # pinned by a concurrent request: its event is rolled back with it
         db.session.rollback()
-        return
-    events.pin_changed(channel, True, message.id, caller.id)
 
 
 def unpin(caller: Caller, channel_id: str, message_id: str) -> None:
     """Unpin a message (unpinning one that is not pinned changes nothing). Commits."""
     channel, message = _target(caller, channel_id, message_id)
     deleted = db.session.execute(sa.delete(Pin).where(Pin.message_id == message.id)).rowcount
-    db.session.commit()
     if deleted:
         events.pin_changed(channel, False, message.id, caller.id)
+    db.session.commit()
 
 
 def pinned_messages(caller: Caller, channel: ChannelRow) -> list[dict]:

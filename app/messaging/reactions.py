@@ -140,14 +140,13 @@ def add(caller: Caller, message_id: str, emoji: str) -> int:
     if not tally.count and tally.emojis >= MAX_DISTINCT:
         raise APIError(400, f"A message holds at most {MAX_DISTINCT} different reactions", "TOO_MANY_REACTIONS")
     try:
-        # The insert is the transaction's one write: on SQLite it commits inside its own call.
         _INSERT_REACTION.execute({"message_id": message.id, "emoji": emoji, "user_id": caller.id,
-                                  "created_at": utcnow()}, only_write=True)
+                                  "created_at": utcnow()})
+        events.reaction_changed(channel, "reaction_added", message.id, emoji, caller.id, tally.count + 1)
         db.session.commit()
     except (IntegrityError, db.engine.dialect.loaded_dbapi.IntegrityError):
         db.session.rollback()  # the same reaction from a concurrent request: already there
         return _tally(message.id, emoji, caller.id).count
-    events.reaction_changed(channel, "reaction_added", message.id, emoji, caller.id, tally.count + 1)
     return tally.count + 1
 
 
@@ -157,10 +156,10 @@ def remove(caller: Caller, message_id: str, emoji: str) -> int:
     emoji = _checked(emoji)
     deleted = db.session.execute(sa.delete(Reaction).where(
         Reaction.message_id == message.id, Reaction.emoji == emoji, Reaction.user_id == caller.id)).rowcount
-    db.session.commit()
     count = _tally(message.id, emoji, caller.id).count
     if deleted:
         events.reaction_changed(channel, "reaction_removed", message.id, emoji, caller.id, count)
+    db.session.commit()
     return count
 
 

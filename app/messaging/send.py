@@ -9,15 +9,13 @@ if any part fails none of it is kept and the uploaded files are discarded. The i
 on the session's connection through the prepared statement, the file references through the
 session (app/files/intake.py), so both are the same transaction whatever the upload count.
 The message's search index rows (app/search/index.py) are inserted in the same transaction, in
-one executemany after the message. Without index rows (no words), attachments or mentions the
-insert is that transaction's only write, which lets SQLite
-commit it inside the insert's own driver call (Prepared.execute(only_write=True)): the same
-transaction, holding SQLite's database-wide write lock only while the statement runs.
+one executemany after the message. The message's event (and its mentions') is recorded in the
+event log in the same transaction (app/realtime/log.py), so a stored message always has its event
+and a failed send has none.
 
 A reply (reply_to) must name a message of the same channel; mentions are resolved from the text
 (app/messaging/mentions.py). Neither costs a query when the message has none.
 """
-from flask import current_app
 from werkzeug.datastructures import FileStorage
 
 from .. import crypto
@@ -31,11 +29,10 @@ from ..files import intake
 from ..ids import utcnow, uuid7
 from ..models import Message
 from ..search import index
-from ..tasks import FANOUT_DELIVER, enqueue
 from ..urls import signed_url
 from . import channel_rules, dms, events, mentions
-from .frames import message_object, reply_summary, serialize
-from .messages import ChannelRow, MessageRow, channel_row, message_row, readable_message, visible_channel
+from .frames import message_object, reply_summary
+from .messages import ChannelRow, MessageRow, readable_message, visible_channel
 
 MAX_ATTACHMENTS = 10
 
@@ -64,7 +61,7 @@ def send_message(caller: Caller, channel_id: str, text: str, uploads: list[FileS
     received = []
     try:
         received = intake.receive_all(uploads)  # every file is judged before anything is stored
-        message, notify = _store(caller, channel, text, received, original, mentioned)
+        message = _store(caller, channel, text, received, original, mentioned)
     except BaseException:
         db.session.rollback()
         intake.discard(received)
@@ -72,7 +69,6 @@ def send_message(caller: Caller, channel_id: str, text: str, uploads: list[FileS
             channel_rules.release_slow_mode(caller, channel)
         raise
     intake.process_later(received)
-    _announce(message, text, caller, channel, original, notify)
     if channel.is_private and message.attachments:  # the sender's answer links them as history does
         signed = [signed_url(url, intake.path_of_url(url)) for url in message.attachments]
         message = message._replace(attachments=signed)
@@ -88,49 +84,33 @@ def reply_target(caller: Caller, channel: ChannelRow, reply_to: str) -> MessageR
 
 
 def _store(caller: Caller, channel: ChannelRow, text: str, received: list[intake.Upload],
-           original: MessageRow | None, mentioned: list[str]) -> tuple[MessageRow, list[str]]:
-    """Encrypt the text and commit the message with its index rows, file references and mention
-    rows (the hottest write); returns it and the users to notify of a mention."""
+           original: MessageRow | None, mentioned: list[str]) -> MessageRow:
+    """Encrypt the text and commit the message with its index rows, file references, mention
+    rows and its events in the log (the hottest write)."""
     key_id, ciphertext = crypto.encrypt(text, channel.id)
     message = MessageRow(id=uuid7(), channel_id=channel.id, sender_id=caller.id, key_id=key_id,
                          ciphertext=ciphertext, hashed_message=crypto.digest(text),
                          attachments=[intake.attachment_url(upload, channel.id) for upload in received],
                          sent_at=utcnow(), edited_at=None, reply_to_id=original.id if original else None,
                          mentions=mentioned or None)
+    frame = _frame(message, text, caller, channel, original)
+    event = events.posted_event(channel, frame)  # built before the first write: the writes run back to back
     terms = index.rows(message.id, channel.id, text)
-    _INSERT_MESSAGE.execute(message._asdict(), only_write=not received and not mentioned and not terms)
+    _INSERT_MESSAGE.execute(message._asdict())
     index.insert(terms)
     intake.attach(message, received)
     notify = mentions.record(message, channel, mentioned) if mentioned else []
+    events.add(event)
+    events.mentioned(notify, frame)
     db.session.commit()
-    return message, notify
+    return message
 
 
-def _announce(message: MessageRow, text: str, sender: Caller, channel: ChannelRow, original: MessageRow | None,
-              notify: list[str]) -> None:
-    """After the commit: publish the message object built from the text at hand, or leave it to
-    the fanout.deliver task (REALTIME_FANOUT=celery), which reloads it (deliver_stored()).
-    Mentions are told here in both modes."""
-    by_task = current_app.config["REALTIME_FANOUT"] == "celery"
-    if by_task:
-        enqueue(FANOUT_DELIVER, message.id)
-        if not notify:
-            return
+def _frame(message: MessageRow, text: str, sender: Caller, channel: ChannelRow, original: MessageRow | None) -> dict:
+    """The message object built from the text at hand; recorded in the event log with the message,
+    the relay publishes it once committed."""
     reply = None
     if original is not None:
         author = callers_by_id({original.sender_id}).get(original.sender_id) if original.sender_id else None
         reply = reply_summary(original.id, original, author)
-    frame = message_object(message, text, sender, channel.is_private, reply)
-    if not by_task:
-        events.message_posted(channel, frame)
-    events.mentioned(notify, frame)
-
-
-def deliver_stored(message_id: str) -> bool:
-    """Publish a stored message; False when it was deleted before this ran."""
-    message = message_row(message_id)
-    channel = channel_row(message.channel_id) if message else None
-    if channel is None:
-        return False
-    events.message_posted(channel, serialize([message])[0])
-    return True
+    return message_object(message, text, sender, channel.is_private, reply)

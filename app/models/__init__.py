@@ -2,6 +2,7 @@
 from .admin import AuditEvent, BlockedIP, ChartBucket, OnlineSample, TaskRun
 from .channels import Channel, ChannelMember, ReadState
 from .conversations import DirectPair, Mention, Pin, Reaction
+from .events import Event
 from .files import FileRef, StoredFile
 from .messages import Message
 from .moderation import Ban, Invite, Report
@@ -10,5 +11,5 @@ from .server import ServerSettings
 from .users import AuthToken, User
 
 __all__ = ["AuditEvent", "AuthToken", "Ban", "BlockedIP", "Channel", "ChannelMember", "ChartBucket", "DirectPair",
-           "FileRef", "Invite", "Mention", "Message", "MessageTerm", "OnlineSample", "Pin", "Reaction", "ReadState",
-           "Report", "ServerSettings", "StoredFile", "TaskRun", "User"]
+           "Event", "FileRef", "Invite", "Mention", "Message", "MessageTerm", "OnlineSample", "Pin", "Reaction",
+           "ReadState", "Report", "ServerSettings", "StoredFile", "TaskRun", "User"]

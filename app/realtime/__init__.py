@@ -1,7 +1,9 @@
-"""Real time, in four rooms: the wire (event encoding, plain frames, the publisher thread and
-publish()), the connection (one socket and its outbox), the hub (this process's sockets, its
-subscriber and its tick) and presence, which hooks itself into the hub's tick here."""
-from . import presence
+"""Real time: the wire (event encoding, plain frames, the publisher thread and publish()), the
+connection (one socket and its outbox), the hub (this process's sockets, its subscriber and its
+tick), the event log with its relay and the resume of a socket, and presence. Presence and the
+relay join the hub's tick here."""
+from . import presence, relay
 from .hub import hub
 
 hub.every(presence.refresh_interval, presence.tick)
+hub.every(relay.tick_interval, relay.tick)

@@ -74,6 +74,7 @@ class Connection:
         self.rest = b""  # the unsent end of a frame that went out partly
         self.direct = False  # a plain TCP socket: sends that never wait are possible
         self.fd_nonblocking = False  # under gevent: the descriptor itself never waits (os.write)
+        self.stream = None  # the seq gate of logged events (app/realtime/resume.py), set at the handshake
 
     def send(self, text: str, frame: bytes | None = None) -> bool:
         """Send or queue one text message (frame: its pre-built plain frame); False once closing."""

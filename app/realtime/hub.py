@@ -19,7 +19,9 @@ from flask import Flask, current_app
 
 from .. import keys, metrics
 from ..errors import APIError
+from ..extensions import db
 from ..ids import utcnow
+from . import log as event_log
 from .connection import CLOSE_UNAUTHORIZED, CLOSE_UNKNOWN_CHANNEL, Connection
 from .wire import decode_event, plain_frame
 
@@ -46,6 +48,8 @@ class Hub:
         self.user_sockets: dict[str, set[Connection]] = {}
         self.ready = threading.Event()
         self.started = False
+        self.app: Flask | None = None
+        self.last_seq = 0  # the highest logged seq delivered: events come in seq order, each once
         self.process_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     def every(self, interval: Callable[[dict], float], job: Job) -> None:
@@ -77,14 +81,14 @@ class Hub:
                 self.user_sockets.pop(conn.user_id, None)
             metrics.OPEN_SOCKETS.set(sum(map(len, self.user_sockets.values())))
 
-    def start(self, app: Flask) -> None:
+    def start(self, app: Flask, wait: bool = True) -> None:
         """Start the subscriber and the tick once per process; wait until it listens, so no event is missed."""
         with self.lock:
             if not self.started:
-                self.started = True
+                self.started, self.app = True, app
                 for target, name in ((self._subscribe, "realtime-subscriber"), (self._tick, "realtime-tick")):
                     threading.Thread(target=target, args=(app,), name=name, daemon=True).start()
-        if not self.ready.wait(timeout=10):
+        if wait and not self.ready.wait(timeout=10):
             raise APIError(503, "Live events are unavailable (Redis)", "REALTIME_UNAVAILABLE")
 
     def _subscribe(self, app: Flask) -> None:
@@ -99,13 +103,14 @@ class Hub:
                     message = pubsub.get_message(timeout=1.0)
                     if message and message["type"] == "subscribe":
                         self.ready.set()
+                        self.catch_up()  # what the relay published while this subscriber was away
                     elif message and message["type"] == "message":
                         try:
                             self.dispatch(message["data"])
                         except Exception:  # one bad event must not stop delivery for the process
                             log.exception("could not deliver a live event")
             except redis_lib.RedisError:
-                # Events published while Redis is away are lost; clients catch up with load_messages?after=.
+                # Logged events published meanwhile are read from the log on reconnecting (catch_up).
                 self.ready.clear()
                 log.warning("realtime subscriber lost Redis; reconnecting", exc_info=True)
                 time.sleep(1)
@@ -153,9 +158,38 @@ class Hub:
                 conn.close(CLOSE_UNAUTHORIZED, "auth_token expired")
 
     def dispatch(self, data: bytes) -> None:
-        """Queue one published event to this process's sockets that may see it."""
+        """Queue one published event to this process's sockets that may see it. A logged event
+        (with a seq) already delivered is dropped; one after a gap first delivers the gap from the log."""
         event = decode_event(data)
-        kind, channel_id = event["kind"], event.get("channel_id")
+        seq = event.get("seq")
+        if seq is not None:
+            if seq <= self.last_seq:
+                return
+            if self.last_seq:
+                self.catch_up(seq)
+            self.last_seq = seq
+        self.deliver(event)
+        if seq is not None:
+            event_log.arrivals.arrived(seq)
+
+    def catch_up(self, before: int | None = None) -> None:
+        """Deliver the logged events after last_seq (and below `before`) from the log itself."""
+        if not self.last_seq or self.app is None or (before is not None and before == self.last_seq + 1):
+            return
+        with self.app.app_context():
+            try:
+                while True:
+                    rows = [r for r in event_log.after(self.last_seq) if before is None or r.seq < before]
+                    for row in rows:
+                        self.last_seq = row.seq
+                        self.deliver(decode_event(event_log.encoded(row)))
+                    if len(rows) < event_log.BATCH:
+                        break
+            finally:
+                db.session.remove()
+
+    def deliver(self, event: dict) -> None:
+        kind, channel_id, seq = event["kind"], event.get("channel_id"), event.get("seq")
         if kind == "tokens_revoked":  # a token reset: the sockets opened with the old tokens close
             revoked = set(event["digests"])
             for conn in self.connections():
@@ -181,8 +215,10 @@ class Hub:
                 continue
             if conn.user_id == exclude:
                 continue
-            # A closed socket declines; its handler's teardown unregisters it.
-            delivered += conn.send(text, frame)
+            # A closed socket declines; its handler's teardown unregisters it. A resuming socket's
+            # stream holds the frame until its replay is done.
+            stream = conn.stream
+            delivered += stream.deliver(conn, seq, text, frame) if stream is not None and seq else conn.send(text, frame)
         metrics.EVENTS_DELIVERED.inc(delivered)
 
 

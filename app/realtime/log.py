@@ -1,0 +1,139 @@
+"""The event log: every event a client shows is a row of `events`, added in the transaction of
+the change it describes (an outbox), so a rollback drops it and a commit keeps it.
+
+seq is assigned by the database. On PostgreSQL two transactions could take seq 7 and 8 and
+commit 8 first, and a reader would pass 7 by; a transaction-level advisory lock, taken just
+before the insert and held until commit, makes event-writing transactions commit in seq order.
+SQLite holds its database-wide write lock from the first write to the commit, which does the same.
+The relay (relay.py) publishes committed rows in seq order; resume.py and GET /events read them.
+"""
+import json
+import threading
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+
+from .. import crypto
+from ..extensions import db
+from ..ids import utcnow
+from ..models import Event
+
+ADVISORY_KEY = 0x70756666  # the one PostgreSQL advisory lock that orders event commits
+BATCH = 500
+# The kinds a socket or a poll receives; "revoke" reaches the removed user as channel_removed.
+KINDS = ("channel", "broadcast", "revoke", "channel_deleted")
+
+_INSERT = sa.insert(Event.__table__)
+_COLUMNS = (Event.seq, Event.kind, Event.channel_id, Event.audience, Event.extra, Event.key_id, Event.frame)
+CONTEXT = "event-log"  # the associated data of every event's encrypted frame
+
+
+def prepare(kind: str, frame: dict, channel_id: str | None = None, audience: list[str] | None = None,
+            **extra) -> dict:
+    """One event's row, serialised before the transaction writes (add() inserts it)."""
+    key_id, blob = crypto.encrypt(json.dumps(frame), CONTEXT)  # a message's text stays encrypted at rest
+    return {"created_at": utcnow(), "kind": kind, "channel_id": channel_id,
+            "audience": None if audience is None else json.dumps(sorted(set(audience))),
+            "extra": json.dumps(extra) if extra else None, "key_id": key_id, "frame": blob}
+
+
+def record(kind: str, frame: dict, channel_id: str | None = None, audience: list[str] | None = None,
+           **extra) -> None:
+    """Add one event to the session's transaction; the caller commits (the relay is woken then)."""
+    add(prepare(kind, frame, channel_id, audience, **extra))
+
+
+def add(row: dict) -> None:
+    """Insert a prepared event in the session's transaction, as late as possible before the commit."""
+    session = db.session()  # the Session itself: the scoped proxy has no get_transaction()
+    if session.get_bind().dialect.name == "postgresql":
+        transaction = session.get_transaction()
+        if transaction is None or session.info.get("event_lock") is not transaction:
+            session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_KEY})
+            session.info["event_lock"] = session.get_transaction()
+    session.info["events_recorded"] = True
+    session.execute(_INSERT, row)
+
+
+def frame_text(row) -> str:
+    """The row's client frame (JSON text), decrypted."""
+    return crypto.decrypt(row.key_id, bytes(row.frame), CONTEXT)
+
+
+def with_seq(row) -> str:
+    """The row's frame with its seq first: frames are JSON objects with at least a type."""
+    return f'{{"seq": {row.seq}, {frame_text(row)[1:]}'
+
+
+def encoded(row) -> str:
+    """A row as the relay publishes it (the shape of wire.encode_event, plus seq)."""
+    extra = json.loads(row.extra) if row.extra else {}
+    return json.dumps({"kind": row.kind, "channel_id": row.channel_id,
+                       "audience": json.loads(row.audience) if row.audience is not None else None,
+                       "frame": with_seq(row), "seq": row.seq, **extra})
+
+
+def after(seq: int, limit: int = BATCH, channel_ids: list[str] | None = None) -> list:
+    """Rows with a seq above `seq`, in order (only of those channels, when given)."""
+    query = sa.select(*_COLUMNS).where(Event.seq > seq)
+    if channel_ids is not None:
+        query = query.where(Event.channel_id.in_(channel_ids))
+    return db.session.execute(query.order_by(Event.seq).limit(limit)).all()
+
+
+def newest() -> int:
+    return db.session.scalar(sa.select(sa.func.max(Event.seq))) or 0
+
+
+def too_old(since: int) -> bool:
+    """Whether events after `since` may have been pruned (or `since` was never handed out)."""
+    oldest, latest = db.session.execute(sa.select(sa.func.min(Event.seq), sa.func.max(Event.seq))).one()
+    if latest is None:
+        return since > 0
+    return since < oldest - 1 or since > latest
+
+
+def visible(row, user_id: str, channel_id: str | None = None) -> bool:
+    """Whether the user may receive the row: its audience, taken when it happened, decides.
+    channel_id: a one-channel socket, which carries only that channel's "channel" events."""
+    if row.kind not in KINDS:
+        return False
+    if channel_id is not None and (row.kind != "channel" or row.channel_id != channel_id):
+        return False
+    return row.audience is None or user_id in json.loads(row.audience)
+
+
+def prune(days: float) -> int:
+    """Delete events older than `days`, always keeping the newest (it tells how far seq has gone)."""
+    cutoff = utcnow() - timedelta(days=days)
+    newest_seq = sa.select(sa.func.max(Event.seq)).scalar_subquery()
+    deleted = db.session.execute(sa.delete(Event).where(Event.created_at < cutoff, Event.seq < newest_seq)).rowcount
+    db.session.commit()
+    return deleted
+
+
+def retention_days() -> float:
+    return current_app.config["EVENT_RETENTION_DAYS"]
+
+
+class Arrivals:
+    """Wakes the long polls of this process when the hub receives a logged event."""
+
+    def __init__(self):
+        self.condition = threading.Condition()
+        self.latest = 0
+
+    def arrived(self, seq: int) -> None:
+        with self.condition:
+            self.latest = max(self.latest, seq)
+            self.condition.notify_all()
+
+    def wait(self, seq: int, timeout: float) -> None:
+        """Return once an event above seq arrived, or after timeout seconds."""
+        with self.condition:
+            if self.latest <= seq:
+                self.condition.wait(timeout)
+
+
+arrivals = Arrivals()
