@@ -7,8 +7,8 @@ from flask import Blueprint, current_app, request
 from ..accounts.auth import current_caller, login_required
 from ..errors import APIError, ValidationError
 from ..extensions import db
-from ..openapi import doc
-from ..params import Params
+from ..endpoint import endpoint
+from ..fields import Fields, Integer, Text
 from ..realtime import log as event_log
 from ..realtime.hub import hub
 from .responses import ok
@@ -20,6 +20,15 @@ MAX_LIMIT = 500
 MAX_CHANNELS = 100
 MAX_SCAN = 5000  # rows checked per look, so a poll over events of others' channels stays bounded
 RECHECK_SECONDS = 1.0  # the log is read again this often while waiting, whatever Redis does
+
+
+class Poll(Fields):
+    since: Integer(0, 2**63 - 1, description="The last seq the client has (last_seq of the previous call)")
+    limit: Integer(1, MAX_LIMIT) = 100
+    timeout: Integer(0, MAX_TIMEOUT, description="Seconds to wait for an event when none is there yet") = 0
+    # Read by _channel_ids() from every repetition; declared here for the document and the type.
+    channel_id: Text(max_len=64 * MAX_CHANNELS + MAX_CHANNELS,
+                     description="A channel to follow; repeat it (or separate ids by commas) for more") = None
 
 
 def _channel_ids() -> list[str] | None:
@@ -50,20 +59,13 @@ def _look(user_id: str, since: int, limit: int, channels: list[str] | None) -> t
 
 
 @bp.get("", strict_slashes=False)
-@doc("The events you may see after `since`, oldest first (messages, edits, deletions, reactions, pins, "
-     "membership, channels), each with its seq; waits up to `timeout` seconds (0 to 30) for one. "
-     "`limit` 1 to 500 (default 100); `channel_id` may repeat to follow some channels only. "
-     "last_seq is the cursor for the next call",
-     {"since": "int*", "limit": "int", "timeout": "int", "channel_id": "str"},
-     responses={200: "events and last_seq", 400: "Invalid parameter", 401: "Missing or invalid auth_token",
-                410: "RESYNC_REQUIRED: events after since are no longer kept"})
 @login_required
-def poll():
-    params = Params()
-    since = params.integer("since", required=True, minimum=0, maximum=2**63 - 1)
-    limit = params.integer("limit", default=100, minimum=1, maximum=MAX_LIMIT)
-    timeout = params.integer("timeout", default=0, minimum=0, maximum=MAX_TIMEOUT)
-    params.done()
+@endpoint("The events you may see after `since`, oldest first (messages, edits, deletions, reactions, pins, "
+          "membership, channels), each with its seq; waits up to `timeout` seconds for one. "
+          "last_seq is the cursor for the next call", Poll,
+          {200: "events and last_seq", 410: "RESYNC_REQUIRED: events after since are no longer kept"})
+def poll(query: Poll):
+    since, limit, timeout = query.since, query.limit, query.timeout
     channels = _channel_ids()
     user_id = current_caller().id
     if event_log.too_old(since):
