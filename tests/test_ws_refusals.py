@@ -91,10 +91,10 @@ def test_deeply_nested_json_is_an_invalid_frame(stack, user, general):
     ws = connect(stack, f"/ws/channels/{general}", user["token"])
     for nested in ("[" * 60000, '{"type": "ping", "x": ' + "[" * 30000 + "]" * 30000 + "}", '{"a":' * 10000):
         ws.send(nested)
-        frame = next_frame(ws)
-        assert (frame["type"], frame["code"], frame["status_code"]) == ("error", "INVALID_FRAME", 400)
+        frame = next_frame(ws, "error")  # (presence frames of earlier tests' sockets may come first)
+        assert (frame["code"], frame["status_code"]) == ("INVALID_FRAME", 400)
     ws.send('{"type": "ping"}')
-    assert next_frame(ws) == {"type": "pong"}
+    assert next_frame(ws, "pong") == {"type": "pong"}
     ws.close()
 
 
