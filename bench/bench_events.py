@@ -19,7 +19,7 @@ import websocket
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.common import bench_env, http_load, json_body, percentile, report  # noqa: E402
+from bench.common import bench_env, http_load, json_body, percentile, report, send_beside_trivial  # noqa: E402
 from scripts.stack import Stack  # noqa: E402
 
 MISSED = 1000
@@ -47,25 +47,10 @@ def send_ratio(stack: Stack, ids: dict, rounds: int, seconds: float) -> None:
     auth = {"Authorization": f"Bearer {ids['owner']}"}
     path = f"/api/v1/channels/{ids['channel_id']}/send_message"
 
-    def health(_connection, _seq):
-        return "GET", "/healthz", None, {}
-
     def send(connection, seq):
         return "POST", path, json_body({"message": f"m {connection}-{seq}"}), auth
 
-    http_load(stack.url, health, duration=1)  # warm-up
-    http_load(stack.url, send, duration=1)
-    results = []
-    for _ in range(rounds):
-        ceiling, sent = http_load(stack.url, health, duration=seconds), http_load(stack.url, send, duration=seconds)
-        results.append((sent["rps"] / ceiling["rps"], ceiling, sent))
-        report("  round: ceiling / send_message / ratio",
-               f"{ceiling['rps']:,.0f} / {sent['rps']:,.0f} / {100 * results[-1][0]:.1f}%")
-    ratio, ceiling, sent = sorted(results, key=lambda r: r[0])[len(results) // 2]
-    report("trivial JSON route (GET /healthz), 32 connections", ceiling["rps"], "req/s")
-    report("send_message with its event in the log, 32 connections", sent["rps"], "req/s")
-    report("send_message statuses", str(sent["statuses"]))
-    report("send_message / ceiling, median round (target >= 35%)", 100 * ratio, "%")
+    send_beside_trivial(stack.url, send, "send_message with its event in the log", rounds, seconds)
 
 
 def _newest_seq(env: dict) -> int:

@@ -10,7 +10,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.common import bench_env, http_load, json_body, report, sequential_latency  # noqa: E402
+from bench.common import bench_env, json_body, report, send_beside_trivial, sequential_latency  # noqa: E402
 from scripts.stack import Stack  # noqa: E402
 
 BIG = int(os.environ.get("BENCH_BIG_CHANNEL", 1_000_000))
@@ -122,27 +122,10 @@ def main() -> None:
             auth = {"Authorization": f"Bearer {ids['token']}"}
             send_path = f"/api/v1/channels/{ids['channels']['send']}/send_message"
 
-            def health(_connection, _seq):
-                return "GET", "/healthz", None, {}
-
             def send(connection, seq):
                 return "POST", send_path, json_body({"message": f"m {connection}-{seq}"}), auth
 
-            http_load(stack.url, health, duration=2)  # warm-up
-            http_load(stack.url, send, duration=2)
-            # Alternate the two in rounds and take medians: a slow moment of a shared machine
-            # then lands in one round of each rather than in one of the two figures.
-            rounds = []
-            for _ in range(ROUNDS):
-                ceiling, sent = http_load(stack.url, health, duration=4), http_load(stack.url, send, duration=4)
-                rounds.append((sent["rps"] / ceiling["rps"], ceiling, sent))
-                report("  round: ceiling / send_message / ratio",
-                       f"{ceiling['rps']:,.0f} / {sent['rps']:,.0f} / {100 * rounds[-1][0]:.1f}%")
-            ratio, ceiling, sent = sorted(rounds, key=lambda r: r[0])[len(rounds) // 2]
-            report("trivial JSON route (GET /healthz), 32 connections", ceiling["rps"], "req/s")
-            report("send_message (JSON, authenticated), 32 connections", sent["rps"], "req/s")
-            report("send_message statuses", str(sent["statuses"]))
-            report("send_message / ceiling, median round (target >= 35%)", 100 * ratio, "%")
+            send_beside_trivial(stack.url, send, "send_message (JSON, authenticated)", ROUNDS, 4)
 
             deep = {}
             for name, count in (("small", SMALL), ("big", BIG)):

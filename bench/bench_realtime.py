@@ -13,7 +13,6 @@ asyncio WebSocket client (realtime_clients.py), on the same 2 cores as the serve
 import argparse
 import base64
 import http.client
-import json
 import multiprocessing
 import os
 import socket

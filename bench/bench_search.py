@@ -12,7 +12,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.common import bench_env, http_load, json_body, postgres, report, sequential_latency  # noqa: E402
+from bench.common import (bench_env, json_body, postgres, report, send_beside_trivial,  # noqa: E402
+                          sequential_latency)
 from scripts.stack import Stack  # noqa: E402
 
 MESSAGES = int(os.environ.get("BENCH_SEARCH_MESSAGES", 1_000_000))
@@ -177,24 +178,11 @@ def run(label: str, extra: dict | None = None) -> None:
             auth = {"Authorization": f"Bearer {ids['token']}"}
             send_path = f"/api/v1/channels/{ids['send']}/send_message"
 
-            def health(_connection, _seq):
-                return "GET", "/healthz", None, {}
-
             def send(connection, seq):
                 text = f"a message of about ten words from {connection} number {seq} today"
                 return "POST", send_path, json_body({"message": text}), auth
 
-            http_load(stack.url, health, duration=2)  # warm-up
-            http_load(stack.url, send, duration=2)
-            rounds = []
-            for _ in range(ROUNDS):
-                ceiling, sent = http_load(stack.url, health, duration=3), http_load(stack.url, send, duration=3)
-                rounds.append((sent["rps"] / ceiling["rps"], ceiling, sent))
-            ratio, ceiling, sent = sorted(rounds, key=lambda r: r[0])[len(rounds) // 2]
-            report("trivial JSON route (GET /healthz), 32 connections", ceiling["rps"], "req/s")
-            report("send_message with indexing (10 words), 32 connections", sent["rps"], "req/s")
-            report("send_message statuses", str(sent["statuses"]))
-            report("send_message / trivial route, median round (target >= 35%)", 100 * ratio, "%")
+            send_beside_trivial(stack.url, send, "send_message with indexing (10 words)", ROUNDS, 3)
 
 
 def main() -> None:

@@ -143,3 +143,26 @@ def postgres(database: str):
     finally:
         admin.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
         admin.close()
+
+
+def send_beside_trivial(url: str, send, label: str, rounds: int, seconds: float) -> float:
+    """send_message (the make_request `send`) in alternating rounds with the trivial route; prints
+    each round and the median round's figures (a slow moment of a shared machine then lands in one
+    round of each rather than in one of the two figures); returns that round's ratio."""
+    def health(_connection, _seq):
+        return "GET", "/healthz", None, {}
+
+    http_load(url, health, duration=2)  # warm-up
+    http_load(url, send, duration=2)
+    results = []
+    for _ in range(rounds):
+        ceiling, sent = http_load(url, health, duration=seconds), http_load(url, send, duration=seconds)
+        results.append((sent["rps"] / ceiling["rps"], ceiling, sent))
+        report("  round: ceiling / send_message / ratio",
+               f"{ceiling['rps']:,.0f} / {sent['rps']:,.0f} / {100 * results[-1][0]:.1f}%")
+    ratio, ceiling, sent = sorted(results, key=lambda r: r[0])[len(results) // 2]
+    report("trivial JSON route (GET /healthz), 32 connections", ceiling["rps"], "req/s")
+    report(f"{label}, 32 connections", sent["rps"], "req/s")
+    report("send_message statuses", str(sent["statuses"]))
+    report("send_message / ceiling, median round (target >= 35%)", 100 * ratio, "%")
+    return ratio
