@@ -95,3 +95,11 @@ def another_app(app, data_dir: str, **overrides):
         # The factory binds the shared Redis client and the default Celery app to the newest app.
         redis.init_app(app)
         app.extensions["celery"].set_default()
+
+
+def declare_queues(app) -> None:
+    """Declare the Celery queue bindings again: each test starts with a flushed Redis."""
+    celery = app.extensions["celery"]
+    with celery.connection_for_write() as connection:
+        for queue in celery.amqp.queues.values():
+            queue.bind(connection).declare()

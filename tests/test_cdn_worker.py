@@ -10,6 +10,7 @@ from PIL import Image
 
 from tests.filedata import animated_gif, image_bytes, unique_png, upload
 from scripts.stack import CeleryWorker
+from tests.api_helpers import declare_queues
 
 
 @pytest.fixture(scope="module")
@@ -20,11 +21,7 @@ def worker(services, app):
 
 @pytest.fixture(autouse=True)
 def queues(worker, app):
-    """Each test starts with a flushed Redis: declare the queue binding again before sending."""
-    celery = app.extensions["celery"]
-    with celery.connection_for_write() as connection:
-        for queue in celery.amqp.queues.values():
-            queue.bind(connection).declare()
+    declare_queues(app)  # each test starts with a flushed Redis
     yield
 
 

@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from scripts.stack import CeleryBeat, CeleryWorker
+from tests.api_helpers import declare_queues
 
 # Heartbeat every half second, stale after 3 s, locks live 2 s unless renewed, reaper every second.
 FAST = {"RUN_HEARTBEAT_SECONDS": "0.5", "RUN_STALE_SECONDS": "3", "TASK_LOCK_SECONDS": "2", "RUN_REAP_SECONDS": "1"}
@@ -22,11 +23,7 @@ ORPHANS = 2500
 
 @pytest.fixture(autouse=True)
 def queues(app):
-    """Each test starts with a flushed Redis: declare the queue binding again before sending."""
-    celery = app.extensions["celery"]
-    with celery.connection_for_write() as connection:
-        for queue in celery.amqp.queues.values():
-            queue.bind(connection).declare()
+    declare_queues(app)  # each test starts with a flushed Redis
 
 
 def wait_until(condition, timeout: float) -> bool:

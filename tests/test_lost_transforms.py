@@ -9,16 +9,13 @@ import pytest
 from PIL import Image
 
 from scripts.stack import CeleryWorker
+from tests.api_helpers import declare_queues
 from tests.filedata import upload
 
 
 @pytest.fixture(autouse=True)
 def queues(app):
-    """Each test starts with a flushed Redis: declare the queue binding again before sending."""
-    celery = app.extensions["celery"]
-    with celery.connection_for_write() as connection:
-        for queue in celery.amqp.queues.values():
-            queue.bind(connection).declare()
+    declare_queues(app)  # each test starts with a flushed Redis
 
 
 def slow_png() -> bytes:

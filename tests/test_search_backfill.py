@@ -5,7 +5,7 @@ import pytest
 import sqlalchemy as sa
 
 from scripts.stack import CeleryWorker
-from tests.api_helpers import make_channel
+from tests.api_helpers import declare_queues, make_channel
 from tests.test_search import found
 
 
@@ -17,11 +17,7 @@ def worker(services, app):
 
 @pytest.fixture(autouse=True)
 def queues(worker, app):
-    """Each test starts with a flushed Redis: declare the queue binding again before sending."""
-    celery = app.extensions["celery"]
-    with celery.connection_for_write() as connection:
-        for queue in celery.amqp.queues.values():
-            queue.bind(connection).declare()
+    declare_queues(app)  # each test starts with a flushed Redis
     yield
 
 
