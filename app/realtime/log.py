@@ -6,10 +6,13 @@ commit 8 first, and a reader would pass 7 by; a transaction-level advisory lock,
 before the insert and held until commit, makes event-writing transactions commit in seq order.
 SQLite holds its database-wide write lock from the first write to the commit, which does the same.
 The relay (relay.py) publishes committed rows in seq order; resume.py and GET /events read them.
+add() takes each row's seq from its insert and keeps the row's published form in the session, so
+that after the commit the relay can publish this process's events without reading them back.
 """
 import json
 import threading
 from datetime import timedelta
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from flask import current_app
@@ -24,18 +27,30 @@ BATCH = 500
 # The kinds a socket or a poll receives; "revoke" reaches the removed user as channel_removed.
 KINDS = ("channel", "broadcast", "revoke", "channel_deleted")
 
-_INSERT = sa.insert(Event.__table__)
+_INSERT = sa.insert(Event.__table__).returning(Event.seq)
 _COLUMNS = (Event.seq, Event.kind, Event.channel_id, Event.audience, Event.extra, Event.key_id, Event.frame)
 CONTEXT = "event-log"  # the associated data of every event's encrypted frame
 
 
+class PreparedEvent(NamedTuple):
+    """An event ready to insert: its row (the frame encrypted) and what the relay publishes."""
+
+    row: dict
+    audience: list[str] | None
+    extra: dict
+    text: str  # the client frame, JSON
+
+
 def prepare(kind: str, frame: dict, channel_id: str | None = None, audience: list[str] | None = None,
-            **extra) -> dict:
-    """One event's row, serialised before the transaction writes (add() inserts it)."""
-    key_id, blob = crypto.encrypt(json.dumps(frame), CONTEXT)  # a message's text stays encrypted at rest
-    return {"created_at": utcnow(), "kind": kind, "channel_id": channel_id,
-            "audience": None if audience is None else json.dumps(sorted(set(audience))),
-            "extra": json.dumps(extra) if extra else None, "key_id": key_id, "frame": blob}
+            **extra) -> PreparedEvent:
+    """One event, serialised before the transaction writes (add() inserts it)."""
+    text = json.dumps(frame)
+    key_id, blob = crypto.encrypt(text, CONTEXT)  # a message's text stays encrypted at rest
+    audience = None if audience is None else sorted(set(audience))
+    row = {"created_at": utcnow(), "kind": kind, "channel_id": channel_id,
+           "audience": None if audience is None else json.dumps(audience),
+           "extra": json.dumps(extra) if extra else None, "key_id": key_id, "frame": blob}
+    return PreparedEvent(row, audience, extra, text)
 
 
 def record(kind: str, frame: dict, channel_id: str | None = None, audience: list[str] | None = None,
@@ -44,16 +59,21 @@ def record(kind: str, frame: dict, channel_id: str | None = None, audience: list
     add(prepare(kind, frame, channel_id, audience, **extra))
 
 
-def add(row: dict) -> None:
-    """Insert a prepared event in the session's transaction, as late as possible before the commit."""
+def add(event: PreparedEvent) -> None:
+    """Insert a prepared event in the session's transaction, as late as possible before the commit.
+    Not inside a savepoint: the relay would publish an event its rollback removed."""
     session = db.session()  # the Session itself: the scoped proxy has no get_transaction()
+    if session.in_nested_transaction():
+        raise RuntimeError("events are recorded in the outer transaction, not in a savepoint")
     if session.get_bind().dialect.name == "postgresql":
         transaction = session.get_transaction()
         if transaction is None or session.info.get("event_lock") is not transaction:
             session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_KEY})
             session.info["event_lock"] = session.get_transaction()
-    session.info["events_recorded"] = True
-    session.execute(_INSERT, row)
+    seq = session.execute(_INSERT, event.row).scalar_one()
+    row = event.row
+    published = envelope(seq, row["kind"], row["channel_id"], event.audience, event.extra, event.text)
+    session.info.setdefault("events_recorded", []).append((seq, published, row["kind"]))
 
 
 def frame_text(row) -> str:
@@ -62,16 +82,24 @@ def frame_text(row) -> str:
 
 
 def with_seq(row) -> str:
-    """The row's frame with its seq first: frames are JSON objects with at least a type."""
-    return f'{{"seq": {row.seq}, {frame_text(row)[1:]}'
+    """The row's frame with its seq first."""
+    return _seq_first(row.seq, frame_text(row))
+
+
+def _seq_first(seq: int, text: str) -> str:
+    return f'{{"seq": {seq}, {text[1:]}'  # frames are JSON objects with at least a type
 
 
 def encoded(row) -> str:
-    """A row as the relay publishes it (the shape of wire.encode_event, plus seq)."""
-    extra = json.loads(row.extra) if row.extra else {}
-    return json.dumps({"kind": row.kind, "channel_id": row.channel_id,
-                       "audience": json.loads(row.audience) if row.audience is not None else None,
-                       "frame": with_seq(row), "seq": row.seq, **extra})
+    """A stored row as the relay publishes it."""
+    return envelope(row.seq, row.kind, row.channel_id, json.loads(row.audience) if row.audience is not None else None,
+                    json.loads(row.extra) if row.extra else {}, frame_text(row))
+
+
+def envelope(seq: int, kind: str, channel_id: str | None, audience: list[str] | None, extra: dict, text: str) -> str:
+    """An event as the relay publishes it: the shape of wire.encode_event, plus seq."""
+    return json.dumps({"kind": kind, "channel_id": channel_id, "audience": audience,
+                       "frame": _seq_first(seq, text), "seq": seq, **extra})
 
 
 def after(seq: int, limit: int = BATCH, channel_ids: list[str] | None = None) -> list:

@@ -1,19 +1,24 @@
 """The relay: carries the event log to Redis pub/sub in seq order, from one process at a time.
 
-A commit that recorded events wakes this process's relay thread (the request itself never
-touches Redis for them), and the hub's tick wakes it every second, which catches up on events
-whose process died before relaying them, or that were committed while Redis was away. One run
-takes the cursor (the last seq published fleet-wide, kept in Redis), reads the
-next rows from the log and publishes them with the new cursor in one Lua script that first checks
-the cursor is still the one it read after: of two processes relaying at once one publishes, the
-other goes on after the new cursor. Every web process, on every host, thus publishes one
-sequence, in order, once; the hub still drops a seq it has seen (a cursor lost with Redis's
-memory). One run costs one SELECT and one Redis round trip (none when nothing is new).
+A commit that recorded events hands them, with their seqs, to this process's relay thread (the
+request itself never touches Redis for them). The relay publishes them from memory with one Lua
+script that moves the fleet-wide cursor (the last seq published, kept in Redis) only through
+consecutive seqs: an event that follows the cursor is published, one at or below it was already
+published and is skipped. At a gap (another process's events not yet published, a seq lost to a
+rollback, a cursor lost with Redis) the relay reads the log after the cursor instead, and
+publishes those rows with a second script that first checks the cursor is still the one it read
+after: of two processes relaying at once one publishes, the other goes on after the new cursor.
+The hub's tick wakes the relay every second, which catches up on events whose process died
+before relaying them, or that were committed while Redis was away. Every web process, on every
+host, thus publishes one sequence, in order, once; the hub still drops a seq it has seen.
+In the common case one send costs one Redis round trip (shared by every event committed
+meanwhile) and no read of the log.
 """
 import logging
 import os
 import threading
 import time
+from collections import deque
 from datetime import timedelta
 
 import redis as redis_lib
@@ -33,6 +38,28 @@ log = logging.getLogger(__name__)
 BUSY_RETRY = 0.003  # more to publish (or another process published meanwhile): go on this soon
 DOWN_RETRY = 0.5  # Redis or the database failed: try again this soon
 CATCH_UP_SECONDS = 60  # with no cursor anywhere, the relay starts with the events of the last minute
+GAP_WAIT = 0.05  # seconds a gap may last before the log is read: another process is usually publishing it
+HELD = 10_000  # committed events held for publishing from memory; beyond it the oldest are read from the log
+# ARGV: seq, payload, seq, payload... in seq order. Publish those that follow the cursor, skip those
+# at or below it, stop at a gap. Returns {cursor ('' when Redis holds none), 1 if stopped at a gap,
+# how many were published}.
+PUBLISH_CONSECUTIVE = """
+local cursor = redis.call('GET', KEYS[1])
+if not cursor then return {'', 1, 0} end
+local published, gap = 0, 0
+for i = 1, #ARGV, 2 do
+  local seq = tonumber(ARGV[i])
+  if seq == tonumber(cursor) + 1 then
+    redis.call('PUBLISH', KEYS[2], ARGV[i + 1])
+    cursor, published = ARGV[i], published + 1
+  elseif seq > tonumber(cursor) then
+    gap = 1
+    break
+  end
+end
+if published > 0 then redis.call('SET', KEYS[1], cursor) end
+return {cursor, gap, published}
+"""
 # Publish the rows and move the cursor only if the cursor is still the one the rows were read
 # after: of two processes relaying at once, one publishes and the other goes on from its cursor.
 PUBLISH_IF_CURSOR = """
@@ -57,7 +84,9 @@ class Relay:
         self.thread: threading.Thread | None = None
         self.known = 0  # the highest seq this process knows was published
         self.cursor: str | None = None  # the fleet's cursor as last seen ("": none in Redis; None: read it)
-        self._script = None
+        self.committed: deque[tuple[int, str, str]] = deque(maxlen=HELD)  # (seq, payload, kind) of this process's commits
+        self.gap_since: float | None = None  # when the held events first met a gap
+        self._scripts: dict[str, object] = {}
 
     def wake(self, app: Flask | None = None) -> None:
         """Ask for a run soon; never waits (a commit calls this)."""
@@ -84,8 +113,53 @@ class Relay:
                 finally:
                     db.session.remove()
 
+    def hand_over(self, events: list[tuple[int, str, str]]) -> None:
+        """Events of a commit of this process, to publish from memory; wakes the relay."""
+        self.committed.extend(events)
+        self.wake()
+
     def run_once(self) -> bool:
-        """Publish the next batch of the log; True when there is more to do."""
+        """Publish this process's committed events, or past a lasting gap the next batch of the
+        log; True when there is more to do."""
+        if self.committed:
+            if self._publish_committed():
+                self.gap_since = None
+                return False
+            now = time.monotonic()
+            self.gap_since = self.gap_since or now
+            if self.cursor and now - self.gap_since < GAP_WAIT:
+                return True  # try again soon: the process that holds the gap's events publishes them
+            self.gap_since = None
+            self.committed.clear()  # the log holds them: it is read from the cursor
+        return self._publish_from_log()
+
+    def _publish_committed(self) -> bool:
+        """Publish the held events that follow the cursor; False at a gap, the events after it
+        held again."""
+        held = []
+        while self.committed:
+            held.append(self.committed.popleft())
+        held.sort()
+        try:
+            cursor, gap, published = self._script(PUBLISH_CONSECUTIVE)(
+                keys=[keys.relay_cursor(), keys.events_channel()],
+                args=[value for seq, payload, _kind in held for value in (seq, payload)])
+        except redis_lib.RedisError:
+            self.cursor = None
+            self.committed.extendleft(reversed(held))  # kept in order, for the next try
+            raise
+        self.cursor = cursor.decode() if isinstance(cursor, bytes) else str(cursor)
+        last = int(self.cursor) if self.cursor else 0
+        if published:  # the seqs up to the new cursor, consecutive
+            self.known = max(self.known, last)
+            for seq, _payload, kind in held:
+                if last - published < seq <= last:
+                    metrics.EVENTS_PUBLISHED.labels(kind).inc()
+        if gap:
+            self.committed.extendleft(reversed([event for event in held if event[0] > last]))
+        return not gap
+
+    def _publish_from_log(self) -> bool:
         expected = self.cursor
         if expected is None:
             stored = redis.get(keys.relay_cursor())
@@ -97,8 +171,9 @@ class Relay:
             self.cursor = expected or None
             return False
         try:
-            done, current = self.script(keys=[keys.relay_cursor(), keys.events_channel()],
-                                        args=[expected, rows[-1].seq, *(event_log.encoded(row) for row in rows)])
+            done, current = self._script(PUBLISH_IF_CURSOR)(
+                keys=[keys.relay_cursor(), keys.events_channel()],
+                args=[expected, rows[-1].seq, *(event_log.encoded(row) for row in rows)])
         except redis_lib.RedisError:
             self.cursor = None
             raise
@@ -111,11 +186,10 @@ class Relay:
             metrics.EVENTS_PUBLISHED.labels(row.kind).inc()
         return len(rows) == event_log.BATCH
 
-    @property
-    def script(self):
-        if self._script is None:
-            self._script = redis.register_script(PUBLISH_IF_CURSOR)
-        return self._script
+    def _script(self, source: str):
+        if source not in self._scripts:
+            self._scripts[source] = redis.register_script(source)
+        return self._scripts[source]
 
     def _fallback(self) -> int:
         """No cursor in Redis (a fresh or restarted Redis): start after what this process knows was
@@ -141,12 +215,13 @@ def drain(seconds: float = 5.0) -> None:
 def _committed(session) -> None:
     """After a commit that recorded events: wake this process's relay, or (REALTIME_FANOUT=celery)
     leave the relay run to a worker's fanout.deliver."""
-    if not session.info.pop("events_recorded", False):
+    events = session.info.pop("events_recorded", None)
+    if not events:
         return
     if current_app.config["REALTIME_FANOUT"] == "celery":
         enqueue(FANOUT_DELIVER)
     else:
-        relay.wake()
+        relay.hand_over(events)
 
 
 def _rolled_back(session) -> None:
