@@ -117,7 +117,7 @@ def test_invite_shape_uses_expiry_and_revocation(api, app, owner, user):
     assert revoked["usable"] is unknown["usable"] is False and set(revoked) == set(unknown)
 
 
-def test_invite_joins_private_channels(api, owner):
+def test_invite_joins_private_channels(app, api, owner):
     private = make_channel(api, owner["token"], "vip", private=True)
     public = make_channel(api, owner["token"], "lobby")
     bad = api.call("POST", "/api/v1/invites", token=owner["token"], json={"channel_ids": [public]})
@@ -128,9 +128,17 @@ def test_invite_joins_private_channels(api, owner):
     as_text = _invite(api, owner["token"], channel_ids=f" {private} ")  # comma-separated text works too
     assert as_text["code"]
     invite = _invite(api, owner["token"], channel_ids=[private])
+    from app.extensions import db
+    from app.realtime import log as event_log
+    with app.app_context():
+        since = event_log.newest()
+        db.session.remove()
     response = _signup(api, "guest", invite["code"])
     token = response.get_json()["auth_token"]
     assert channel_entry(api, token, private) is not None
+    polled = api.call("GET", "/api/v1/events", token=owner["token"], query={"since": since, "channel_id": private})
+    assert [(e["type"], e["user_id"]) for e in polled.get_json()["events"]] == [
+        ("member_added", token.split(".", 1)[0])]  # a token starts with its user id
 
 
 def test_two_signups_racing_for_the_last_use(app, api, owner):

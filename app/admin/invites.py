@@ -93,9 +93,12 @@ def admit(invite_code: str | None) -> Invite | None:
     return invite
 
 
-def join_channels(invite: Invite | None, user_id: str) -> None:
-    """Make the new account a member of the invite's private channels that still exist."""
+def join_channels(invite: Invite | None, user_id: str) -> list[str]:
+    """Make the new account a member of the invite's private channels that still exist (flushed);
+    their ids."""
     if invite is None or not invite.channel_ids:
-        return
-    for channel_id in db.session.scalars(sa.select(Channel.id).where(Channel.id.in_(invite.channel_ids))):
-        db.session.add(ChannelMember(channel_id=channel_id, user_id=user_id))
+        return []
+    joined = list(db.session.scalars(sa.select(Channel.id).where(Channel.id.in_(invite.channel_ids))))
+    db.session.add_all([ChannelMember(channel_id=channel_id, user_id=user_id) for channel_id in joined])
+    db.session.flush()
+    return joined

@@ -7,6 +7,7 @@ from ..accounts import moderation
 from ..admin import audit, invites
 from ..limits import limiter
 from ..messaging import events
+from ..messaging.messages import channel_row
 from ..accounts.users import USERNAME_RE, USERNAME_RULE, create_user, password_problem, username_taken
 from ..accounts.auth import (Caller, check_password, current_user, hash_password, issue_token, login_required,
                              owner_required, request_token, revoke_tokens, token_digest)
@@ -57,7 +58,8 @@ def signup(form: Signup):
     if fresh_server and not user.is_owner:
         # Another first sign-up claimed the owner while this one ran: it is an ordinary sign-up.
         invite = invites.admit(invite_code)
-    invites.join_channels(invite, user.id)
+    for channel_id in invites.join_channels(invite, user.id):  # their readers see the new member
+        events.member_added(channel_row(channel_id), user.id)
     fields = _token_fields(user)
     audit.record("user_signup", "New user signed up", f"{user.username} created an account",
                  user=Caller.of(user))
