@@ -9,10 +9,12 @@ every index key that is still in the key file, so messages indexed before a rota
 """
 import hashlib
 import hmac
+from functools import lru_cache
 
 from .. import crypto
 
 
+@lru_cache(maxsize=4096)  # a send derives its channel's key again; derived keys are 32 bytes each
 def channel_key(index_key: bytes, channel_id: str) -> bytes:
     return hmac.digest(index_key, b"channel:" + channel_id.encode(), hashlib.sha256)
 
