@@ -2,8 +2,10 @@
 
 Through HTTP (gunicorn, 2 workers of 8 threads, 32 connections): send_message req/s in a
 channel without slow mode and in a slow-mode channel, each send by one of a pool of accounts
-so that none is refused, alternating rounds, medians. The ban, timeout and read-only checks
-read only rows the send already holds; they are timed alone, in process.
+so that none is refused, alternating rounds, medians. On a shared 2-core machine those rounds
+move by more than the difference, so the same comparison also runs in process, in one thread
+(time per send, many short alternating rounds). The ban, timeout and read-only checks read only
+rows the send already holds; they are timed alone, in process.
 
 Run: .venv/bin/python bench/bench_moderation.py  (or `make bench` for every benchmark).
 """
@@ -17,6 +19,8 @@ from bench.common import bench_env, http_load, json_body, report  # noqa: E402
 from scripts.stack import Stack  # noqa: E402
 
 ROUNDS = 5
+IN_PROCESS_ROUNDS = 15
+IN_PROCESS_SENDS = 200
 SENDERS = 3000  # each reused every few seconds at most: above the slow-mode interval below
 SLOW_MODE = 1
 
@@ -69,8 +73,37 @@ def main() -> None:
         report("send_message, no slow mode, median round", plain, "req/s")
         report("send_message, slow mode (not refused), median round", slow, "req/s")
         report("statuses (plain / slow)", f"{statuses['plain']} / {statuses['slow']}")
-        report("slow-mode check vs none (target < 5%)", 100 * (plain - slow) / plain, "%")
+        report("slow-mode check vs none, through HTTP (target < 5%)", 100 * (plain - slow) / plain, "%")
+        in_process(ids)
         checks_alone(ids, 1e6 / plain)
+
+
+def in_process(ids: dict) -> None:
+    """Microseconds per send in one thread, in a plain and in a slow-mode channel, alternating
+    rounds, medians."""
+    from app import create_app
+
+    client = create_app().test_client()
+    senders = iter(range(10**9))
+    time.sleep(SLOW_MODE + 1)  # no sender still inside its interval from the HTTP rounds
+
+    def per_send(channel: str) -> float:
+        path = f"/api/v1/channels/{ids[channel]}/send_message"
+        started = time.perf_counter()
+        for n in range(IN_PROCESS_SENDS):
+            headers = {"Authorization": f"Bearer {ids['tokens'][next(senders) % SENDERS]}"}
+            assert client.post(path, json={"message": f"in process {n}"}, headers=headers).status_code == 201
+        return (time.perf_counter() - started) / IN_PROCESS_SENDS * 1e6
+
+    per_send("plain"), per_send("slow")  # warm-up
+    timings = {"plain": [], "slow": []}
+    for round_ in range(IN_PROCESS_ROUNDS):
+        for name in (("plain", "slow") if round_ % 2 == 0 else ("slow", "plain")):
+            timings[name].append(per_send(name))
+    plain, slow = (sorted(values)[len(values) // 2] for values in timings.values())
+    report("send_message in process, no slow mode, median per send", plain, "us")
+    report("send_message in process, slow mode (not refused), median per send", slow, "us")
+    report("slow-mode check vs none, in process (target < 5%)", 100 * (slow - plain) / plain, "%")
 
 
 def checks_alone(ids: dict, per_send_us: float) -> None:
