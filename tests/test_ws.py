@@ -73,12 +73,12 @@ def test_socket_closes_when_its_token_expires(stack, app, api, user):
     from app.models import AuthToken
     with app.app_context():
         db.session.execute(sa.update(AuthToken).where(AuthToken.user_id == user["id"])
-                           .values(expires_at=utcnow() + timedelta(seconds=2)))
+                           .values(expires_at=utcnow() + timedelta(seconds=5)))  # room for a cold worker
         db.session.commit()
     ws = connect(stack, "/ws", user["token"])
     ws.send('{"type": "ping"}')
     assert next_frame(ws, "pong") == {"type": "pong"}
-    assert close_code(ws, timeout=10) == 4001
+    assert close_code(ws, timeout=15) == 4001
 
 
 def test_bearer_header_and_member_of_private_channel(stack, api, owner, user):
