@@ -94,8 +94,9 @@ class Prepared:
                      for name, process in binds.items()}
         cursor = driver.execute(sql, [processed[name] for name in names] if names is not None else processed)
         if results is None:
+            count = cursor.rowcount
             cursor.close()
-            return None
+            return count
         raw_rows = cursor.fetchall() if every_row else [cursor.fetchone()]
         cursor.close()
         rows = []
@@ -119,7 +120,7 @@ class Prepared:
 
     def execute(self, values: dict, only_write: bool = False):
         """Run in the session's transaction (begun if needed); the caller commits. Returns the
-        first row of a select, else None.
+        first row of a select, else the number of rows written.
 
         only_write: the caller promises this is the transaction's one write. On SQLite it then
         runs in autocommit mode, which for a single statement is the same transaction: SQLite

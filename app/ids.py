@@ -33,6 +33,16 @@ def uuid7() -> str:
     return str(uuid.UUID(int=value))
 
 
+def uuid7_floor(unix_ms: int) -> str:
+    """The smallest UUIDv7 string of that millisecond: ids made at or after it compare >= it."""
+    return f"{unix_ms >> 16:08x}-{unix_ms & 0xFFFF:04x}-7000-8000-000000000000"
+
+
+def uuid7_ms(value: str) -> int:
+    """The Unix millisecond a UUIDv7 string was made at."""
+    return int(value[:8] + value[9:13], 16)
+
+
 def utcnow() -> datetime:
     """Naive UTC now: stored the same way on SQLite and PostgreSQL."""
     return datetime.now(timezone.utc).replace(tzinfo=None)

@@ -93,11 +93,6 @@ def ratelimit_prefix() -> str:
 
 
 # Moderation
-def slow_mode(channel_id: str, user_id: str) -> str:
-    """When a user last posted in a slow-mode channel (ms, Redis clock); expires with the interval."""
-    return key("slow", channel_id, user_id)
-
-
 # The event log's relay
 def relay_cursor() -> str:
     """The highest seq the relay has published: the next relay run starts after it."""

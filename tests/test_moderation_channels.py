@@ -1,4 +1,5 @@
 """Channel rules (slow mode, read-only, settings) and reports over HTTP (in-process app)."""
+import threading
 import time
 
 from tests.api_helpers import another_app, assert_error, load, make_channel, send, Api
@@ -69,6 +70,36 @@ def test_a_refused_message_does_not_use_the_slow_mode_slot(api, owner, user):
     _update(api, owner["token"], channel, slow_mode=1)  # a shorter interval applies at once
     time.sleep(1.1)
     send(api, user["token"], channel, "after the new interval")
+
+
+def test_slow_mode_lets_one_of_several_simultaneous_messages_through(app, api, owner, user):
+    channel = make_channel(api, owner["token"], "busy")
+    _update(api, owner["token"], channel, slow_mode=600)
+    statuses, barrier = [], threading.Barrier(6)
+
+    def post(n):
+        client = Api(app.test_client())
+        barrier.wait()
+        statuses.append(_post(client, user["token"], channel, f"racer {n}").status_code)
+
+    threads = [threading.Thread(target=post, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [201, 429, 429, 429, 429, 429]
+    assert len(load(api, owner["token"], channel)) == 1
+
+
+def test_a_deleted_message_no_longer_holds_the_slow_mode_window(api, owner, user):
+    channel = make_channel(api, owner["token"], "calm")
+    _update(api, owner["token"], channel, slow_mode=600)
+    message_id = send(api, user["token"], channel, "oops")
+    refused = assert_error(_post(api, user["token"], channel, "again"), 429, "SLOW_MODE")
+    assert 590 <= refused["retry_after"] <= 600
+    deleted = api.call("DELETE", f"/api/v1/messages/{message_id}", token=user["token"])
+    assert deleted.status_code == 200, deleted.get_json()
+    send(api, user["token"], channel, "what I meant")
 
 
 def test_read_only_channel_only_staff_post(api, owner, admin, user):

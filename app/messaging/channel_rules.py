@@ -1,17 +1,21 @@
 """Channel rules: who may post (read-only channels, slow mode) and changing a channel's settings.
 
-The posting checks read only the ChannelRow the send already holds; slow mode adds one Redis
-script call (none for staff or channels without it), given back when the message is not stored.
+The posting checks read only the ChannelRow the send already holds. Slow mode is kept by the
+messages themselves: the send writes its message only if the sender has none in the channel
+within the interval, in the same statement (app/messaging/send.py), so it costs no other store
+and a refused or failed send leaves nothing behind. A changed interval applies at once; a
+deleted message no longer counts (what the channel shows is still one message per interval).
 """
 import math
+import time
 
 import sqlalchemy as sa
 
-from .. import keys
 from ..accounts.auth import Caller
 from ..errors import APIError
-from ..extensions import db, redis
-from ..models import Channel
+from ..extensions import db
+from ..ids import uuid7_floor, uuid7_ms
+from ..models import Channel, Message
 from .events import channel_event
 from .messages import ChannelRow, channel_row
 
@@ -24,37 +28,25 @@ def ensure_may_post(caller: Caller, channel: ChannelRow) -> None:
         raise APIError(403, "Only admins and the owner may post in this channel", "READ_ONLY_CHANNEL")
 
 
-# One round trip, atomic on the Redis server and timed by its clock (the same for every host):
-# the wait left in ms, or 0 after recording this post. The last post's time is stored rather
-# than a TTL so that a changed interval applies to it at once.
-_CLAIM = """
-local now = redis.call('TIME')
-now = now[1] * 1000 + math.floor(now[2] / 1000)
-local last = tonumber(redis.call('GET', KEYS[1]))
-local interval = tonumber(ARGV[1])
-if last and now - last < interval then return interval - (now - last) end
-redis.call('SET', KEYS[1], now, 'PX', interval)
-return 0
-"""
+def slow_mode_applies(caller: Caller, channel: ChannelRow) -> bool:
+    """Whether the caller's message must wait for slow mode: staff are exempt."""
+    return bool(channel.slow_mode) and not caller.is_staff
 
 
-def claim_slow_mode(caller: Caller, channel: ChannelRow) -> bool:
-    """Take the caller's slot in a slow-mode channel, or 429 SLOW_MODE; True when one was taken
-    (the sender gives it back with release_slow_mode() if the message is not stored after all).
-    Staff are exempt."""
-    if not channel.slow_mode or caller.is_staff:
-        return False
-    wait_ms = redis.eval(_CLAIM, 1, keys.slow_mode(channel.id, caller.id), channel.slow_mode * 1000)
-    if wait_ms:
-        retry_after = max(1, math.ceil(wait_ms / 1000))
-        raise APIError(429, f"Slow mode: wait {retry_after} s before your next message", "SLOW_MODE",
-                       extra={"retry_after": retry_after}, headers={"Retry-After": str(retry_after)})
-    return True
+def slow_mode_since(channel: ChannelRow) -> str:
+    """The id floor of the slow-mode window now: a message of the sender at or above it is too
+    recent. Message ids are UUIDv7, so the window is a range of the (channel, sender, id) index."""
+    return uuid7_floor(time.time_ns() // 1_000_000 - channel.slow_mode * 1000)
 
 
-def release_slow_mode(caller: Caller, channel: ChannelRow) -> None:
-    """Give back a slot taken for a message that was then refused or not stored."""
-    redis.delete(keys.slow_mode(channel.id, caller.id))
+def slow_mode_refusal(caller: Caller, channel: ChannelRow) -> APIError:
+    """429 SLOW_MODE, with the seconds left until the caller's newest message leaves the window."""
+    newest = db.session.scalar(sa.select(sa.func.max(Message.id)).where(
+        Message.channel_id == channel.id, Message.sender_id == caller.id))
+    elapsed_ms = time.time_ns() // 1_000_000 - uuid7_ms(newest) if newest else 0
+    retry_after = max(1, math.ceil((channel.slow_mode * 1000 - elapsed_ms) / 1000))
+    return APIError(429, f"Slow mode: wait {retry_after} s before your next message", "SLOW_MODE",
+                    extra={"retry_after": retry_after}, headers={"Retry-After": str(retry_after)})
 
 
 def update_channel(channel: ChannelRow, changes: dict) -> Channel:

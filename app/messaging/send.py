@@ -16,6 +16,7 @@ and a failed send has none.
 A reply (reply_to) must name a message of the same channel; mentions are resolved from the text
 (app/messaging/mentions.py). Neither costs a query when the message has none.
 """
+import sqlalchemy as sa
 from werkzeug.datastructures import FileStorage
 
 from .. import crypto
@@ -28,6 +29,7 @@ from ..extensions import db
 from ..files import intake
 from ..ids import utcnow, uuid7
 from ..models import Message
+from ..realtime.log import take_order_lock
 from ..search import index
 from ..urls import signed_url
 from . import channel_rules, dms, events, mentions
@@ -37,6 +39,20 @@ from .messages import ChannelRow, MessageRow, readable_message, visible_channel
 MAX_ATTACHMENTS = 10
 
 _INSERT_MESSAGE = Prepared(Message.__table__.insert())
+
+
+def _insert_unless_recent() -> Prepared:
+    """The same row, written only if its sender has no message in the channel since `since`
+    (slow mode). One statement: atomic under SQLite's write lock, and on PostgreSQL after the
+    event order lock, which the previous holders released only once their messages were visible."""
+    table, recent = Message.__table__, Message.__table__.alias("recent")
+    binds = {column.key: sa.bindparam(column.key, type_=column.type) for column in table.c}
+    too_recent = sa.exists().where(recent.c.channel_id == binds["channel_id"], recent.c.sender_id == binds["sender_id"],
+                                   recent.c.id >= sa.bindparam("since"))
+    return Prepared(table.insert().from_select(list(binds), sa.select(*binds.values()).where(~too_recent)))
+
+
+_INSERT_UNLESS_RECENT = _insert_unless_recent()
 
 
 def send_message(caller: Caller, channel_id: str, text: str, uploads: list[FileStorage],
@@ -57,7 +73,6 @@ def send_message(caller: Caller, channel_id: str, text: str, uploads: list[FileS
         dms.ensure_reachable(caller, channel.id)
     original = reply_target(caller, channel, reply_to) if reply_to else None
     mentioned = mentions.resolve(text)
-    slot = channel_rules.claim_slow_mode(caller, channel)  # last check: a refused send keeps no slot
     received = []
     try:
         received = intake.receive_all(uploads)  # every file is judged before anything is stored
@@ -65,8 +80,6 @@ def send_message(caller: Caller, channel_id: str, text: str, uploads: list[FileS
     except BaseException:
         db.session.rollback()
         intake.discard(received)
-        if slot:
-            channel_rules.release_slow_mode(caller, channel)
         raise
     intake.process_later(received)
     if channel.is_private and message.attachments:  # the sender's answer links them as history does
@@ -96,7 +109,12 @@ def _store(caller: Caller, channel: ChannelRow, text: str, received: list[intake
     frame = _frame(message, text, caller, channel, original)
     event = events.posted_event(channel, frame)  # built before the first write: the writes run back to back
     terms = index.rows(message.id, channel.id, text)
-    _INSERT_MESSAGE.execute(message._asdict())
+    if channel_rules.slow_mode_applies(caller, channel):
+        take_order_lock()
+        if not _INSERT_UNLESS_RECENT.execute({**message._asdict(), "since": channel_rules.slow_mode_since(channel)}):
+            raise channel_rules.slow_mode_refusal(caller, channel)
+    else:
+        _INSERT_MESSAGE.execute(message._asdict())
     index.insert(terms)
     intake.attach(message, received)
     notify = mentions.record(message, channel, mentioned) if mentioned else []

@@ -11,7 +11,9 @@ from ..ids import utcnow, uuid7
 class Message(db.Model):
     __tablename__ = "messages"
     # History reads walk (channel_id, id): newest page, before/after cursors and unread counts.
-    __table_args__ = (sa.Index("ix_messages_channel_id_id", "channel_id", "id"),)
+    # Slow mode looks up a user's newest message in a channel (app/messaging/channel_rules.py).
+    __table_args__ = (sa.Index("ix_messages_channel_id_id", "channel_id", "id"),
+                      sa.Index("ix_messages_channel_id_sender_id_id", "channel_id", "sender_id", "id"))
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=uuid7)
     channel_id: Mapped[str] = mapped_column(sa.ForeignKey("channels.id", ondelete="CASCADE"))

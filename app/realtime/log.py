@@ -62,18 +62,27 @@ def record(kind: str, frame: dict, channel_id: str | None = None, audience: list
 def add(event: PreparedEvent) -> None:
     """Insert a prepared event in the session's transaction, as late as possible before the commit.
     Not inside a savepoint: the relay would publish an event its rollback removed."""
-    session = db.session()  # the Session itself: the scoped proxy has no get_transaction()
+    session = db.session()
     if session.in_nested_transaction():
         raise RuntimeError("events are recorded in the outer transaction, not in a savepoint")
+    take_order_lock()
+    seq = session.execute(_INSERT, event.row).scalar_one()
+    row = event.row
+    published = envelope(seq, row["kind"], row["channel_id"], event.audience, event.extra, event.text)
+    session.info.setdefault("events_recorded", []).append((seq, published, row["kind"]))
+
+
+def take_order_lock() -> None:
+    """Take the lock that orders event-writing commits (PostgreSQL), held until the commit; once
+    per transaction. On SQLite the database-wide write lock, taken by the first write, does it.
+    A transaction that takes it before its first write also sees every commit of the
+    transactions that held it before (slow mode relies on that)."""
+    session = db.session()  # the Session itself: the scoped proxy has no get_transaction()
     if session.get_bind().dialect.name == "postgresql":
         transaction = session.get_transaction()
         if transaction is None or session.info.get("event_lock") is not transaction:
             session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_KEY})
             session.info["event_lock"] = session.get_transaction()
-    seq = session.execute(_INSERT, event.row).scalar_one()
-    row = event.row
-    published = envelope(seq, row["kind"], row["channel_id"], event.audience, event.extra, event.text)
-    session.info.setdefault("events_recorded", []).append((seq, published, row["kind"]))
 
 
 def frame_text(row) -> str:
