@@ -69,7 +69,9 @@ class Prepared:
 
     def __init__(self, statement, row_name: str = "Row"):
         self.statement = statement
-        self.row = namedtuple(row_name, statement.selected_columns.keys()) if statement.is_select else None
+        # A select's columns, or a write's RETURNING columns (none without RETURNING).
+        self.columns = list(statement.selected_columns if statement.is_select else statement.exported_columns)
+        self.row = namedtuple(row_name, [column.key for column in self.columns]) if self.columns else None
         self._plans: dict[str, tuple] = {}
 
     def plan(self, dialect) -> tuple:
@@ -82,7 +84,7 @@ class Prepared:
             binds = {name: bind.type.dialect_impl(dialect).bind_processor(dialect)
                      for name, bind in compiled.binds.items()}
             results = [column.type.dialect_impl(dialect).result_processor(dialect, None)
-                       for column in self.statement.selected_columns] if self.row else []
+                       for column in self.columns] if self.row else []
             # (position, processor) of the columns that have one: most values pass unchanged.
             results = [(index, process) for index, process in enumerate(results) if process] if self.row else None
             plan = self._plans[dialect.name] = (compiled.string, names, binds, results)
@@ -120,7 +122,7 @@ class Prepared:
 
     def execute(self, values: dict, only_write: bool = False):
         """Run in the session's transaction (begun if needed); the caller commits. Returns the
-        first row of a select, else the number of rows written.
+        first row of a select (or of a write's RETURNING), else the number of rows written.
 
         only_write: the caller promises this is the transaction's one write. On SQLite it then
         runs in autocommit mode, which for a single statement is the same transaction: SQLite

@@ -52,7 +52,7 @@ def _commit(*names: str) -> list[int]:
         event_log.record("broadcast", {"type": "test", "name": name})
     held = list(db.session.info["events_recorded"])
     db.session.commit()
-    return [seq for seq, _payload, _kind in held]
+    return [seq for seq, _event in held]
 
 
 def _cursor_at_newest(relay) -> int:

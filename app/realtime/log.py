@@ -6,8 +6,10 @@ commit 8 first, and a reader would pass 7 by; a transaction-level advisory lock,
 before the insert and held until commit, makes event-writing transactions commit in seq order.
 SQLite holds its database-wide write lock from the first write to the commit, which does the same.
 The relay (relay.py) publishes committed rows in seq order; resume.py and GET /events read them.
-add() takes each row's seq from its insert and keeps the row's published form in the session, so
-that after the commit the relay can publish this process's events without reading them back.
+add() takes each row's seq from its insert and keeps the event in the session, so that after the
+commit the relay can publish this process's events without reading them back. The insert runs
+through app/database.py Prepared: it is the last write before the commit, inside the time the
+database's write lock (or the order lock) is held, where SQLAlchemy's own work would count twice.
 """
 import json
 import threading
@@ -18,6 +20,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from .. import crypto
+from ..database import Prepared
 from ..extensions import db
 from ..ids import utcnow
 from ..models import Event
@@ -27,7 +30,10 @@ BATCH = 500
 # The kinds a socket or a poll receives; "revoke" reaches the removed user as channel_removed.
 KINDS = ("channel", "broadcast", "revoke", "channel_deleted")
 
-_INSERT = sa.insert(Event.__table__).returning(Event.seq)
+# Every column but seq, which the database assigns and the insert returns.
+_INSERT = Prepared(sa.insert(Event.__table__).values(
+    {column.key: sa.bindparam(column.key, type_=column.type) for column in Event.__table__.c if column.key != "seq"}
+).returning(Event.seq), "Inserted")
 _COLUMNS = (Event.seq, Event.kind, Event.channel_id, Event.audience, Event.extra, Event.key_id, Event.frame)
 CONTEXT = "event-log"  # the associated data of every event's encrypted frame
 
@@ -66,10 +72,8 @@ def add(event: PreparedEvent) -> None:
     if session.in_nested_transaction():
         raise RuntimeError("events are recorded in the outer transaction, not in a savepoint")
     take_order_lock()
-    seq = session.execute(_INSERT, event.row).scalar_one()
-    row = event.row
-    published = envelope(seq, row["kind"], row["channel_id"], event.audience, event.extra, event.text)
-    session.info.setdefault("events_recorded", []).append((seq, published, row["kind"]))
+    seq = _INSERT.first(event.row).seq
+    session.info.setdefault("events_recorded", []).append((seq, event))
 
 
 def take_order_lock() -> None:
@@ -103,6 +107,12 @@ def encoded(row) -> str:
     """A stored row as the relay publishes it."""
     return envelope(row.seq, row.kind, row.channel_id, json.loads(row.audience) if row.audience is not None else None,
                     json.loads(row.extra) if row.extra else {}, frame_text(row))
+
+
+def published(seq: int, event: PreparedEvent) -> str:
+    """An event added in this process, as the relay publishes it."""
+    row = event.row
+    return envelope(seq, row["kind"], row["channel_id"], event.audience, event.extra, event.text)
 
 
 def envelope(seq: int, kind: str, channel_id: str | None, audience: list[str] | None, extra: dict, text: str) -> str:

@@ -113,9 +113,9 @@ class Relay:
                 finally:
                     db.session.remove()
 
-    def hand_over(self, events: list[tuple[int, str, str]]) -> None:
-        """Events of a commit of this process, to publish from memory; wakes the relay."""
-        self.committed.extend(events)
+    def hand_over(self, events: list[tuple[int, event_log.PreparedEvent]]) -> None:
+        """(seq, event) of a commit of this process, to publish from memory; wakes the relay."""
+        self.committed.extend((seq, event_log.published(seq, event), event.row["kind"]) for seq, event in events)
         self.wake()
 
     def run_once(self) -> bool:
