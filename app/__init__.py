@@ -42,6 +42,8 @@ def create_app(config_object: str | type = "config.Config", **overrides) -> Flas
     with app.app_context():
         database.register_sqlite_pragmas(db.engine)
         database.count_connections(db.engine)
+        if db.engine.dialect.name != "sqlite" and app.config["DB_POOL_PRE_PING"] and app.config["DB_POOL_PING_IDLE"]:
+            database.ping_idle_connections(db.engine, app.config["DB_POOL_PING_IDLE"])
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
     redis.init_app(app)
     keys.init_app(app)

@@ -5,10 +5,13 @@ upgrade that changes them fails loudly: `compiled.positiontup`, `compiled.binds`
 `TypeEngine.dialect_impl(dialect).bind_processor / result_processor`, and
 `PoolProxiedConnection.driver_connection`.
 """
+import functools
+import time
 from collections import namedtuple
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 
 from . import metrics
 from .extensions import db
@@ -24,7 +27,8 @@ def pool_options(config, uri: str) -> dict:
     if uri.startswith("sqlite") and (":memory:" in uri or uri.rstrip("/") in {"sqlite:", "sqlite:/"}):
         return {}  # an in-memory database lives in one connection (SQLAlchemy's own pool for it)
     # A ping before each use finds a connection the server dropped; a SQLite file cannot drop one.
-    pre_ping = config["DB_POOL_PRE_PING"] and not uri.startswith("sqlite")
+    # With DB_POOL_PING_IDLE only connections idle that long are pinged (ping_idle_connections()).
+    pre_ping = config["DB_POOL_PRE_PING"] and not uri.startswith("sqlite") and not config["DB_POOL_PING_IDLE"]
     size = config["DB_POOL_SIZE"] or max(1, min(config["DB_CONCURRENCY"], config["DB_POOL_SIZE_CAP"]))
     return {"pool_size": size, "max_overflow": config["DB_MAX_OVERFLOW"], "pool_timeout": config["DB_POOL_TIMEOUT"],
             "pool_recycle": config["DB_POOL_RECYCLE"], "pool_pre_ping": pre_ping}
@@ -37,6 +41,32 @@ def count_connections(engine: Engine) -> None:
 
 def _opened(_dbapi_connection, _record) -> None:
     metrics.DB_CONNECTIONS.inc()
+
+
+def ping_idle_connections(engine: Engine, idle_seconds: float) -> None:
+    """Ping a connection before use only when it sat in the pool over idle_seconds (a server
+    restart or an idle timeout drops those); a dead one is replaced by a new one. A connection
+    in steady use is not pinged: under load that saves one round trip per request. A connection
+    dropped within idle_seconds of its last use fails the request that takes it, and the pool
+    then replaces every connection older than the failure."""
+    event.listen(engine, "checkin", _checked_in)
+    event.listen(engine, "checkout", functools.partial(_checked_out, engine.dialect, idle_seconds))
+
+
+def _checked_in(_dbapi_connection, record) -> None:
+    record.info["idle_since"] = time.monotonic()
+
+
+def _checked_out(dialect, idle_seconds: float, dbapi_connection, record, _proxy) -> None:
+    idle_since = record.info.get("idle_since")
+    if idle_since is None or time.monotonic() - idle_since < idle_seconds:
+        return
+    try:
+        dialect.do_ping(dbapi_connection)
+    except Exception as exc:
+        if dialect.is_disconnect(exc, dbapi_connection, None):
+            raise DisconnectionError() from exc  # the pool retries with a new connection
+        raise
 
 
 def register_sqlite_pragmas(engine: Engine) -> None:

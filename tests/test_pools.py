@@ -5,10 +5,13 @@ import re
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 
+import pytest
 import requests
 from sqlalchemy import event
+from sqlalchemy import text as sa_text
 
 from app.database import pool_options
 from app.extensions import db
@@ -17,7 +20,7 @@ from tests.api_helpers import ROOT, make_channel, send
 
 OPENED_RE = re.compile(r"^pufferblow_db_connections_opened_total (\S+)$", re.MULTILINE)
 SETTINGS = {"DB_POOL_SIZE": 0, "DB_CONCURRENCY": 8, "DB_POOL_SIZE_CAP": 40, "DB_MAX_OVERFLOW": 0,
-            "DB_POOL_TIMEOUT": 30.0, "DB_POOL_RECYCLE": 3600, "DB_POOL_PRE_PING": True}
+            "DB_POOL_TIMEOUT": 30.0, "DB_POOL_RECYCLE": 3600, "DB_POOL_PRE_PING": True, "DB_POOL_PING_IDLE": 0}
 
 
 def test_pool_size_follows_the_concurrency_up_to_the_cap():
@@ -136,3 +139,65 @@ def test_gunicorn_workers_size_their_pools_from_their_threads(api, owner, servic
         # Without overflow a connection, once opened, serves its worker for good: 1,000 requests
         # from 16 clients opened no more than the 2 x 4 the pools hold.
         assert 0 < warm <= _opened(stack.url) <= 8
+
+
+def test_only_a_connection_idle_past_the_setting_is_pinged(monkeypatch):
+    """The checkout hook pings a connection idle past DB_POOL_PING_IDLE, and only that one; a
+    ping that finds it dropped makes the pool replace it."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.pool import QueuePool
+
+    from app.database import ping_idle_connections
+    engine = create_engine("sqlite://", poolclass=QueuePool)
+    ping_idle_connections(engine, 0.2)
+    pings, dropped = [], []
+
+    def ping(dbapi_connection):
+        pings.append(dbapi_connection)
+        if dropped:
+            dropped.clear()
+            raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+        return True
+    monkeypatch.setattr(engine.dialect, "do_ping", ping)
+    monkeypatch.setattr(engine.dialect, "is_disconnect", lambda exc, *_: "closed the connection" in str(exc))
+    with engine.connect() as conn:
+        first = conn.connection.dbapi_connection
+        conn.execute(text("SELECT 1"))
+    with engine.connect() as conn:  # back at once: not pinged
+        assert conn.connection.dbapi_connection is first
+    assert pings == []
+    time.sleep(0.25)
+    with engine.connect() as conn:  # idle past the setting: pinged, still alive
+        assert conn.connection.dbapi_connection is first
+    assert pings == [first]
+    time.sleep(0.25)
+    dropped.append(True)
+    with engine.connect() as conn:  # pinged and found dropped: a new connection serves
+        assert conn.connection.dbapi_connection is not first
+        assert conn.execute(text("SELECT 1")).scalar() == 1
+    engine.dispose()
+
+
+def test_a_connection_the_server_dropped_while_idle_is_replaced(app, api, owner):
+    """On PostgreSQL: every pooled connection's backend terminated while idle; the next requests
+    are served by new connections, none fails."""
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("a SQLite file cannot drop a connection")
+        seconds = app.config["DB_POOL_PING_IDLE"]
+    channel = make_channel(api, owner["token"], "idle")
+    send(api, owner["token"], channel, "before")
+    import psycopg
+    with app.app_context():
+        url = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        pids = [row[0] for row in db.session.execute(sa_text(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"))]
+        db.session.remove()
+    with psycopg.connect(url, autocommit=True) as admin:
+        for pid in pids:
+            admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+    time.sleep(seconds + 0.5)
+    for n in range(5):
+        assert api.call("GET", f"/api/v1/channels/{channel}/load_messages", token=owner["token"]).status_code == 200
+    send(api, owner["token"], channel, "after")
