@@ -124,7 +124,7 @@ class Relay:
         if self.committed:
             if self._publish_committed():
                 self.gap_since = None
-                return False
+                return bool(self.committed)
             now = time.monotonic()
             self.gap_since = self.gap_since or now
             if self.cursor and now - self.gap_since < GAP_WAIT:
@@ -134,10 +134,10 @@ class Relay:
         return self._publish_from_log()
 
     def _publish_committed(self) -> bool:
-        """Publish the held events that follow the cursor; False at a gap, the events after it
-        held again."""
+        """Publish the held events (a batch at most) that follow the cursor; False at a gap, the
+        events after it held again."""
         held = []
-        while self.committed:
+        while self.committed and len(held) < event_log.BATCH:
             held.append(self.committed.popleft())
         held.sort()
         try:
