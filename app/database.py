@@ -1,4 +1,4 @@
-"""Database specifics: the connection pool's size, SQLite's connection settings and the driver-level fast path (Prepared).
+"""Database specifics: the connection pool's size and pings, SQLite's connection settings and the driver-level fast path (Prepared).
 
 Prepared relies on these SQLAlchemy internals, checked by tests/test_database.py so that an
 upgrade that changes them fails loudly: `compiled.positiontup`, `compiled.binds`,
@@ -88,7 +88,7 @@ class Prepared:
     """A Core statement compiled once per dialect and run on the driver connection itself.
 
     For the statements behind every message sent (the token check, the channel read, the
-    message insert): there SQLAlchemy's work per execution (cache key, execution context,
+    message insert and its event's, whose RETURNING it reads): there SQLAlchemy's work per execution (cache key, execution context,
     result objects) costs more than the database's own. The SQL is still written in Core and
     compiled by SQLAlchemy for the dialect in use, and values still pass through the column
     types' bind and result processors, so nothing is stored or read differently.
