@@ -9,6 +9,7 @@ import threading
 import sqlalchemy as sa
 
 from tests.api_helpers import ROOT, load, make_channel, send
+from tests.ws_support import wait_until
 
 SIGNIN = "/api/v1/users/signin"
 
@@ -99,6 +100,13 @@ def test_rotation_by_another_process_reaches_a_running_server(api, app, owner, s
     assert result.returncode == 0, result.stderr
     with open(app.config["MESSAGE_KEY_FILE"]) as handle:
         current = json.load(handle)["current"]
+    from app import crypto
+
+    def server_key() -> str:
+        with app.app_context():
+            return crypto._keys()["current"]
+    # The server looks at the file at most once a second (app/crypto.py): within that it sees it.
+    wait_until(lambda: server_key() == current, timeout=3, what="the server to take the new key")
     send(api, owner["token"], channel_id, "new key")
     assert _key_ids(app)[-1] == current
     assert [m["message"] for m in load(api, owner["token"], channel_id)] == ["old key", "new key"]
