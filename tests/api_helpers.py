@@ -1,5 +1,6 @@
 """Small helpers the HTTP tests share: the API client, channels, messages, error-shape checks, a second app."""
 import os
+import time
 from contextlib import contextmanager
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -103,3 +104,13 @@ def declare_queues(app) -> None:
     with celery.connection_for_write() as connection:
         for queue in celery.amqp.queues.values():
             queue.bind(connection).declare()
+
+
+def eventually(condition, timeout: float = 20.0, interval: float = 0.05) -> bool:
+    """Poll condition() until it is true (True) or timeout seconds have passed (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return False

@@ -13,7 +13,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from scripts.embedded_redis import start_redis, stop_redis  # noqa: E402
-from tests.api_helpers import Api  # noqa: E402
+from scripts.stack import CeleryWorker  # noqa: E402
+from tests.api_helpers import Api, make_channel  # noqa: E402
 
 @pytest.fixture(scope="session")
 def services(tmp_path_factory):
@@ -94,3 +95,16 @@ def user(api, owner):
 @pytest.fixture
 def other_user(api, owner):
     return api.signup("bob")
+
+
+@pytest.fixture
+def general(api, owner):
+    """A public channel made by the owner."""
+    return make_channel(api, owner["token"], "general")
+
+
+@pytest.fixture(scope="module")
+def worker(services, app):
+    """A real Celery worker process, for the module that asks for it."""
+    with CeleryWorker(services["env"]) as running:
+        yield running

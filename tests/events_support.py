@@ -4,7 +4,7 @@ import time
 
 import websocket
 
-from tests.ws_support import http
+from tests.ws_support import frames_within, http
 
 SHOWN = {"message", "message_updated", "message_deleted", "reaction_added", "reaction_removed", "message_pinned",
          "message_unpinned", "mention", "member_added", "channel_created", "channel_updated", "channel_deleted",
@@ -31,14 +31,7 @@ def until_resumed(ws, timeout: float = 10) -> tuple[list[dict], dict]:
 
 def logged_within(ws, seconds: float) -> list[dict]:
     """The logged frames that arrive within the given time."""
-    frames, deadline = [], time.monotonic() + seconds
-    while (remaining := deadline - time.monotonic()) > 0:
-        ws.settimeout(remaining)
-        try:
-            frames.append(json.loads(ws.recv()))
-        except (websocket.WebSocketTimeoutException, websocket.WebSocketConnectionClosedException):
-            break
-    return logged(frames)
+    return logged(frames_within(ws, seconds))
 
 
 def resume_connect(stack, path: str, token: str, since: int, timeout: float = 5) -> websocket.WebSocket:

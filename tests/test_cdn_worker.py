@@ -9,14 +9,7 @@ import pytest
 from PIL import Image
 
 from tests.filedata import animated_gif, image_bytes, unique_png, upload
-from scripts.stack import CeleryWorker
-from tests.api_helpers import declare_queues
-
-
-@pytest.fixture(scope="module")
-def worker(services, app):
-    with CeleryWorker(services["env"]) as running:
-        yield running
+from tests.api_helpers import declare_queues, eventually
 
 
 @pytest.fixture(autouse=True)
@@ -35,15 +28,6 @@ def fetch_image(api, url, **query):
     response = api.call("GET", url, query=query)
     assert response.status_code == 200, (response.status_code, response.get_json(silent=True))
     return response, Image.open(io.BytesIO(response.data))
-
-
-def wait_until(condition, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_photo_is_served_upright_and_without_its_metadata(api, owner):
@@ -66,7 +50,7 @@ def test_avatar_thumbnails_are_made_after_upload(api, user, app):
     with app.app_context():
         storage = get_storage()
         names = [f"t{size}x{size}_high.png" for size in (32, 64, 128, 256)]
-        assert wait_until(lambda: all(storage.variant_stat(sha, name) for name in names))
+        assert eventually(lambda: all(storage.variant_stat(sha, name) for name in names))
     response, img = fetch_image(api, url, size=64)
     assert img.size == (64, 64) and img.format == "PNG"
 

@@ -8,11 +8,6 @@ UNKNOWN = "0190a0b0-0000-7000-8000-000000000000"
 
 
 @pytest.fixture
-def general(api, owner):
-    return make_channel(api, owner["token"], "general")
-
-
-@pytest.fixture
 def private(api, owner):
     return make_channel(api, owner["token"], "staff-room", private=True)
 

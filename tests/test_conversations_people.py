@@ -1,17 +1,10 @@
 """Conversations over HTTP: pins, mentions and direct conversations (and who may read them)."""
 import threading
 
-import pytest
-
 from tests.api_helpers import add_member, assert_error, channel_entry, load, make_channel, send
 from tests.filedata import unique_png, upload
 
 UNKNOWN = "0190a0b0-0000-7000-8000-000000000000"
-
-
-@pytest.fixture
-def general(api, owner):
-    return make_channel(api, owner["token"], "general")
 
 
 def _pin(api, token, channel_id, message_id, method="PUT"):

@@ -12,11 +12,6 @@ def stack(app, services):
         yield running
 
 
-@pytest.fixture
-def general(api, owner):
-    return make_channel(api, owner["token"], "general")
-
-
 def _ready(*sockets):
     for ws in sockets:  # a pong proves the socket is registered
         ws.send('{"type": "ping"}')

@@ -20,11 +20,6 @@ def stack(app, services):
         yield running
 
 
-@pytest.fixture
-def general(api, owner):
-    return make_channel(api, owner["token"], "general")
-
-
 def _last_seq(ws) -> int:
     """Send a message-free probe: a resume from a huge since is refused, so read one live frame instead."""
     return next_frame(ws, "message", timeout=10)["seq"]

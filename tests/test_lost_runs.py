@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from scripts.stack import CeleryBeat, CeleryWorker
-from tests.api_helpers import declare_queues
+from tests.api_helpers import declare_queues, eventually
 
 # Heartbeat every half second, stale after 3 s, locks live 2 s unless renewed, reaper every second.
 FAST = {"RUN_HEARTBEAT_SECONDS": "0.5", "RUN_STALE_SECONDS": "3", "TASK_LOCK_SECONDS": "2", "RUN_REAP_SECONDS": "1"}
@@ -24,15 +24,6 @@ ORPHANS = 2500
 @pytest.fixture(autouse=True)
 def queues(app):
     declare_queues(app)  # each test starts with a flushed Redis
-
-
-def wait_until(condition, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def _make_orphans(app, count: int) -> None:
@@ -79,18 +70,18 @@ def test_a_killed_cleanup_is_failed_unlocked_and_redone(api, owner, app, service
         response = api.call("POST", "/api/v1/cdn/cleanup-orphaned", token=owner["token"])
         assert response.status_code == 202
         run_id = response.get_json()["run_id"]
-        assert wait_until(lambda: _left(app) < ORPHANS, 60), "the cleanup never started"
+        assert eventually(lambda: _left(app) < ORPHANS, 60), "the cleanup never started"
         os.killpg(first.proc.pid, signal.SIGKILL)
         first.proc.process.wait()
     assert _left(app) > 0, "the cleanup finished before the worker was killed"
     assert _runs(app)[0]["state"] == "running"
 
     with CeleryWorker(services["env"], extra_env=FAST), CeleryBeat(services["env"], extra_env=FAST):
-        assert wait_until(lambda: _runs(app)[0]["state"] == "failed", 60), _runs(app)
+        assert eventually(lambda: _runs(app)[0]["state"] == "failed", 60), _runs(app)
         lost = _runs(app)[0]
         assert lost["run_id"] == run_id and "lost" in lost["error"] and lost["finished_at"]
-        assert wait_until(lambda: _left(app) == 0, 120), f"{_left(app)} orphans left; runs: {_runs(app)}"
-        assert wait_until(lambda: any(run["state"] == "succeeded" for run in _runs(app)), 30), _runs(app)
+        assert eventually(lambda: _left(app) == 0, 120), f"{_left(app)} orphans left; runs: {_runs(app)}"
+        assert eventually(lambda: any(run["state"] == "succeeded" for run in _runs(app)), 30), _runs(app)
     retry = [run for run in _runs(app) if run["state"] == "succeeded"][0]
     assert retry["trigger"] == "retry" and retry["requested_by"] == owner["id"]
     assert not _held(app, "task:cdn_cleanup") and not _held(app, "cdn.cleanup")

@@ -20,11 +20,6 @@ def found(api, token, q, **query) -> list[str]:
     return [r["message_id"] for r in search(api, token, q, **query)["results"] if r["type"] == "message"]
 
 
-@pytest.fixture
-def general(api, owner):
-    return make_channel(api, owner["token"], "general")
-
-
 # (message text, queries that find it, queries that do not)
 NORMALISATION = [
     ("Hello brave new World", ["world", "WORLD", "hello world", "World Hello"], ["worl", "orld", "hello planet"]),

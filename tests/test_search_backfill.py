@@ -4,15 +4,8 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from scripts.stack import CeleryWorker
 from tests.api_helpers import declare_queues, make_channel
 from tests.test_search import found
-
-
-@pytest.fixture(scope="module")
-def worker(services, app):
-    with CeleryWorker(services["env"]) as running:
-        yield running
 
 
 @pytest.fixture(autouse=True)

@@ -18,11 +18,6 @@ def stack(app, services):
         yield running
 
 
-@pytest.fixture
-def general(api, owner):
-    return make_channel(api, owner["token"], "general")
-
-
 def test_handshake_refusals_are_json_http_errors(stack, api, owner, user, general):
     private = make_channel(api, owner["token"], "staff-room", private=True)
     status, body = refusal(stack, "/ws")

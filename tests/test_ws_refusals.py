@@ -21,11 +21,6 @@ def stack(app, services):
         yield running
 
 
-@pytest.fixture
-def general(api, owner):
-    return make_channel(api, owner["token"], "general")
-
-
 def _set_avatar(app, user_id: str, path: str) -> None:
     from app.extensions import db
     from app.models import User
