@@ -30,8 +30,8 @@ def until_resumed(ws, timeout: float = 10) -> tuple[list[dict], dict]:
 
 
 def logged_within(ws, seconds: float) -> list[dict]:
-    """The logged frames that arrive within the given time."""
-    return logged(frames_within(ws, seconds))
+    """The logged frames that arrive within the given time (or until the server closes the socket)."""
+    return logged(frames_within(ws, seconds, until_closed=True))
 
 
 def resume_connect(stack, path: str, token: str, since: int, timeout: float = 5) -> websocket.WebSocket:

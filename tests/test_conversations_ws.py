@@ -106,7 +106,7 @@ def test_dm_events_reach_its_two_members_only(stack, api, owner, user, other_use
 
 
 def test_updates_and_reactions_reach_sockets_on_both_workers(stack, app, api, owner, general):
-    accounts = [api.signup(f"reader{n}") for n in range(6)]
+    accounts = [api.signup(f"reader{n}") for n in range(10)]
     sockets = [connect(stack, f"/ws/channels/{general}" if n % 2 else "/ws", accounts[n % 6]["token"])
                for n in range(12)]
     _ready(*sockets)

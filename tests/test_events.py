@@ -202,7 +202,7 @@ def test_events_long_poll_wakes_on_a_new_event_and_honours_channel_id(stack, api
 def test_two_workers_sending_at_once_give_every_socket_one_order(stack, app, api, owner, general):
     from tests.events_support import stack_send
     from tests.ws_support import socket_processes, wait_until
-    readers = [api.signup(f"reader{n}") for n in range(6)]
+    readers = [api.signup(f"reader{n}") for n in range(10)]
     sockets = [connect(stack, "/ws", reader["token"]) for reader in readers]
     for ws in sockets:
         ws.send('{"type": "ping"}')

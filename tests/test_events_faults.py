@@ -69,7 +69,7 @@ def test_redis_killed_during_sends_then_restarted_every_socket_ends_with_every_m
 
 def test_a_killed_worker_s_clients_resume_on_the_other_with_nothing_missing(app, services, api, owner):
     channel_id = make_channel(api, owner["token"], "general")
-    accounts = [api.signup(f"reader{n}") for n in range(6)]
+    accounts = [api.signup(f"reader{n}") for n in range(10)]
     with Stack(services["env"], web_workers=2, threads=16, extra_env=STACK_ENV) as stack:
         sockets = {a["id"]: connect(stack, "/ws", a["token"]) for a in accounts}
         for ws in sockets.values():

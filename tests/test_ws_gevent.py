@@ -37,7 +37,7 @@ def _registered(*sockets) -> None:
 
 def test_sockets_on_both_gevent_workers_receive_messages_sent_over_http(stack, app, api, owner):
     channel_id = make_channel(api, owner["token"], "general")
-    readers = [api.signup(f"reader{n}") for n in range(6)]
+    readers = [api.signup(f"reader{n}") for n in range(10)]
     sockets = [connect(stack, f"/ws/channels/{channel_id}" if n % 2 else "/ws", readers[n % 6]["token"])
                for n in range(12)]
     _registered(*sockets)

@@ -99,14 +99,17 @@ def without_seq(frame: dict) -> dict:
     return {key: value for key, value in frame.items() if key != "seq"}
 
 
-def frames_within(ws, seconds: float) -> list[dict]:
-    """Every frame that arrives within the given time."""
+def frames_within(ws, seconds: float, until_closed: bool = False) -> list[dict]:
+    """Every frame that arrives within the given time; until_closed: a socket the server closes
+    meanwhile ends the reading instead of failing it."""
+    stops = (websocket.WebSocketTimeoutException, websocket.WebSocketConnectionClosedException) if until_closed \
+        else websocket.WebSocketTimeoutException
     frames, deadline = [], time.monotonic() + seconds
     while (remaining := deadline - time.monotonic()) > 0:
         ws.settimeout(remaining)
         try:
             frames.append(json.loads(ws.recv()))
-        except websocket.WebSocketTimeoutException:
+        except stops:
             break
     return frames
 
