@@ -112,8 +112,26 @@ def test_history_pages_take_the_same_statements_whatever_their_size(api, app, ow
         response = api.call("GET", "/api/v1/messages", token=user["token"], query={"channel_id": channel, "limit": 24})
     assert response.status_code == 200 and len(response.get_json()["messages"]) == 24
     counts["messages 24"] = counted["sql"]
-    # The token, the channel, the page with its joins, the page's reactions.
-    assert set(counts.values()) == {4}, counts
+    # The token, the channel, the page with its joins and reactions.
+    assert set(counts.values()) == {3}, counts
+
+
+def test_history_lists_reactions_in_the_order_they_were_given(api, owner, user, other_user):
+    """Emojis by their first reaction, and each emoji's users, in time order: not by name or id."""
+    channel = make_channel(api, owner["token"], "reacted")
+    message = send(api, owner["token"], channel, "react to me")
+    people = sorted([owner, user, other_user], key=lambda person: person["id"], reverse=True)
+    given = [(people[0], "👍"), (people[1], "🎉"), (people[2], "🎉"), (people[1], "👍"), (people[2], ":zz_top:"),
+             (people[0], ":aa_first:")]
+    for reactor, emoji in given:
+        assert api.call("POST", f"/api/v1/messages/{message}/reactions", token=reactor["token"],
+                        json={"emoji": emoji}).status_code == 200
+    expected = [("👍", [people[0]["id"], people[1]["id"]]), ("🎉", [people[1]["id"], people[2]["id"]]),
+                (":zz_top:", [people[2]["id"]]), (":aa_first:", [people[0]["id"]])]
+    page = load(api, user["token"], channel, messages_per_page=5)
+    assert [(r["emoji"], r["user_ids"]) for r in page[0]["reactions"]] == expected
+    one = api.call("GET", f"/api/v1/messages/{message}", token=user["token"]).get_json()
+    assert [(r["emoji"], r["user_ids"]) for r in one["message_data"]["reactions"]] == expected
 
 
 @pytest.mark.parametrize("private", [False, True])

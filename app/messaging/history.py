@@ -1,21 +1,23 @@
-"""History pages: a channel's messages as clients read them, each page in two prepared statements.
+"""History pages: a channel's messages as clients read them, each page in one prepared statement.
 
-The first reads the page and everything a message joins one to one: its sender, whether it is
-pinned, the original it replies to and that original's sender. The page is chosen in a subquery
-first, so only its rows are joined however deep the cursor or the page number. The second reads
-the same page's reactions (many per message). The texts (the page's and the replied originals')
+It reads the page and everything a message joins: its sender, whether it is pinned, the original
+it replies to and that original's sender, and its reactions (many per message, read as one string
+by a subquery on the reactions' primary key). The page is chosen in a subquery first, so only its
+rows are joined however deep the cursor or the page number. The texts (the page's and the replied originals')
 are decrypted with one look-up of the key file, a reply to a message of the same page reuses its
 text, and each sender's fields are built once per page.
 """
+from collections import namedtuple
+
 import sqlalchemy as sa
 
 from .. import crypto
 from ..accounts.auth import CALLER_COLUMNS, Caller
 from ..database import Prepared
-from ..models import Message, Pin, Reaction, User
+from ..models import Message, Pin, User
 from .frames import object_of, reply_summary, sender_fields
 from .messages import ChannelRow
-from .reactions import grouped_reactions
+from .reactions import given_column, reactions_in
 
 _messages = Message.__table__
 # What an object shows of a sender: the Caller fields up to the roles (the rest keep defaults).
@@ -23,8 +25,8 @@ _SENDER_KEYS = [column.key for column in CALLER_COLUMNS][:6]
 _ORIGINAL_KEYS = ("id", "channel_id", "sender_id", "key_id", "ciphertext")
 
 
-def _statement(newest_first: bool, before: bool = False, after: bool = False) -> tuple[Prepared, Prepared]:
-    """The page's messages oldest first with their joins, and the page's reactions."""
+def _statement(newest_first: bool, before: bool = False, after: bool = False) -> Prepared:
+    """The page's messages oldest first with their joins."""
     page = sa.select(*_messages.c).where(_messages.c.channel_id == sa.bindparam("channel_id"))
     if before:
         page = page.where(_messages.c.id < sa.bindparam("before"))
@@ -40,18 +42,13 @@ def _statement(newest_first: bool, before: bool = False, after: bool = False) ->
                *(sender.c[key].label(f"by_{key}") for key in _SENDER_KEYS),
                pins.c.message_id.is_not(None).label("pinned"),
                *(original.c[key].label(f"original_{key}") for key in _ORIGINAL_KEYS),
-               author.c.username.label("author_username")]
+               author.c.username.label("author_username"),
+               given_column(page.c.id).label("reactions")]
     joined = (page.outerjoin(sender, sender.c.id == page.c.sender_id)
               .outerjoin(pins, pins.c.message_id == page.c.id)
               .outerjoin(original, original.c.id == page.c.reply_to_id)
               .outerjoin(author, author.c.id == original.c.sender_id))
-    reactions = Reaction.__table__
-    return (Prepared(sa.select(*columns).select_from(joined).order_by(page.c.id), "HistoryRow"),
-            # The same page's reactions, by the same parameters (the page's ids are not at hand
-            # when the statement is built, and an IN list would make it a new statement each time).
-            Prepared(sa.select(reactions.c.message_id, reactions.c.emoji, reactions.c.user_id)
-                     .where(reactions.c.message_id.in_(sa.select(page.c.id)))
-                     .order_by(reactions.c.created_at, reactions.c.user_id), "ReactionRow"))
+    return Prepared(sa.select(*columns).select_from(joined).order_by(page.c.id), "HistoryRow")
 
 
 _NEWEST = _statement(newest_first=True)
@@ -62,13 +59,8 @@ _BETWEEN = _statement(newest_first=False, before=True, after=True)
 _SENDER = slice(len(_messages.c), len(_messages.c) + len(_SENDER_KEYS))
 
 
-class _Original:
-    """The replied-to message as reply_summary() reads it."""
-    __slots__ = _ORIGINAL_KEYS
-
-    def __init__(self, row):
-        for key in _ORIGINAL_KEYS:
-            setattr(self, key, getattr(row, f"original_{key}"))
+# The replied-to message as reply_summary() reads it.
+_Original = namedtuple("Original", _ORIGINAL_KEYS)
 
 
 def page(channel: ChannelRow, viewer: str, number: int, per_page: int) -> list[dict]:
@@ -90,12 +82,10 @@ def around(channel: ChannelRow, viewer: str, before: str | None, after: str | No
     return _objects(channel, viewer, statement, values)
 
 
-def _objects(channel: ChannelRow, viewer: str, statements: tuple, values: dict) -> list[dict]:
-    page_statement, reactions_statement = statements
-    rows = page_statement.all(values)
+def _objects(channel: ChannelRow, viewer: str, statement: Prepared, values: dict) -> list[dict]:
+    rows = statement.all(values)
     if not rows:
         return []
-    reactions = grouped_reactions(reactions_statement.all(values), viewer)
     texts = dict(zip((row.id for row in rows),
                      crypto.decrypt_all((row.key_id, row.ciphertext, row.channel_id) for row in rows)))
     away = [row for row in rows if row.original_id is not None and row.original_id not in texts]
@@ -109,10 +99,11 @@ def _objects(channel: ChannelRow, viewer: str, statements: tuple, values: dict) 
             sender = senders[row.by_id] = sender_fields(Caller(*row[_SENDER]) if row.by_id is not None else None)
         reply = None
         if row.reply_to_id is not None:
-            original = _Original(row) if row.original_id is not None else None
+            original = _Original(row.original_id, row.original_channel_id, row.original_sender_id,
+                                 row.original_key_id, row.original_ciphertext) if row.original_id is not None else None
             author = Caller(original.sender_id, row.author_username, "offline", None, False, False) \
                 if row.author_username is not None else None
             reply = reply_summary(row.reply_to_id, original, author, texts.get(row.original_id))
         result.append(object_of(row, texts[row.id], sender, channel.is_private, reply,
-                                reactions.get(row.id), row.pinned))
+                                reactions_in(row.reactions, viewer), row.pinned))
     return result

@@ -8,6 +8,8 @@ import unicodedata
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from ..accounts import moderation
 from ..accounts.auth import Caller
@@ -163,6 +165,46 @@ def remove(caller: Caller, message_id: str, emoji: str) -> int:
     return count
 
 
+class _SortableTime(FunctionElement):
+    """A timestamp as text that sorts as the time does, whatever the server's date style."""
+    type = sa.String()
+    inherit_cache = True
+
+
+@compiles(_SortableTime)
+def _stored_text(element, compiler, **kw):
+    # SQLite stores DATETIME as fixed-width ISO text, microseconds included: already sortable.
+    return compiler.process(sa.cast(list(element.clauses)[0], sa.String), **kw)
+
+
+@compiles(_SortableTime, "postgresql")
+def _fixed_width_text(element, compiler, **kw):
+    return "to_char(%s, 'YYYYMMDDHH24MISSUS')" % compiler.process(list(element.clauses)[0], **kw)
+
+
+# A message's reactions in one column: "<given at>|<user id>|<emoji>" per reaction, joined by
+# commas (neither can occur in a time, an id or an emoji). Written into the SQL, not bound: a
+# Prepared statement binds only the values it is given.
+_FIELD, _ENTRY = "|", ","
+_FIELD_SQL, _ENTRY_SQL = sa.literal_column("'|'"), sa.literal_column("','")
+def given_column(message_id):
+    """A scalar subquery of a message's reactions as one string (None without any), so that a page
+    statement reads them with its messages; reactions_in() turns it into the message's `reactions`."""
+    entry = _SortableTime(_r.c.created_at) + _FIELD_SQL + _r.c.user_id + _FIELD_SQL + _r.c.emoji
+    return sa.select(sa.func.aggregate_strings(entry, _ENTRY_SQL)).where(_r.c.message_id == message_id).scalar_subquery()
+
+
+def reactions_in(given: str | None, viewer: str | None) -> list[dict] | None:
+    """given_column()'s string as `reactions`, in the order they were first given."""
+    if given is None:
+        return None
+    by_emoji: dict[str, list[str]] = {}
+    for entry in sorted(given.split(_ENTRY)):  # the time leads each entry (fixed width), then the user id
+        _given_at, user_id, emoji = entry.split(_FIELD, 2)
+        by_emoji.setdefault(emoji, []).append(user_id)
+    return _listed(by_emoji, viewer)
+
+
 def reactions_of(message_ids: list[str], viewer: str | None) -> dict[str, list[dict]]:
     """Each message's reactions in the order they were first given, in one query."""
     if not message_ids:
@@ -176,5 +218,9 @@ def grouped_reactions(rows, viewer: str | None) -> dict[str, list[dict]]:
     grouped: dict[str, dict[str, list[str]]] = {}
     for message_id, emoji, user_id in rows:
         grouped.setdefault(message_id, {}).setdefault(emoji, []).append(user_id)
-    return {message_id: [{"emoji": emoji, "count": len(users), "user_ids": users, "me": viewer in users}
-                         for emoji, users in by_emoji.items()] for message_id, by_emoji in grouped.items()}
+    return {message_id: _listed(by_emoji, viewer) for message_id, by_emoji in grouped.items()}
+
+
+def _listed(by_emoji: dict[str, list[str]], viewer: str | None) -> list[dict]:
+    return [{"emoji": emoji, "count": len(users), "user_ids": users, "me": viewer in users}
+            for emoji, users in by_emoji.items()]
