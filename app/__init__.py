@@ -76,7 +76,7 @@ def _derive_paths(app: Flask) -> None:
     app.config["SQLALCHEMY_DATABASE_URI"] = uri
     if not app.config["MESSAGE_KEY_FILE"]:
         app.config["MESSAGE_KEY_FILE"] = os.path.join(data_dir, "keys", "messages.key")
-    options = database.pool_options(app.config, uri)
+    options = {**database.pool_options(app.config, uri), "json_deserializer": database.loads_json}
     if uri.startswith("sqlite"):
         # SQLite serialises writers; a generous busy timeout queues them instead of failing.
         options["connect_args"] = {"timeout": 30}

@@ -6,9 +6,11 @@ upgrade that changes them fails loudly: `compiled.positiontup`, `compiled.binds`
 `PoolProxiedConnection.driver_connection`.
 """
 import functools
+import json
 import time
 from collections import namedtuple
 
+import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
@@ -32,6 +34,16 @@ def pool_options(config, uri: str) -> dict:
     size = config["DB_POOL_SIZE"] or max(1, min(config["DB_CONCURRENCY"], config["DB_POOL_SIZE_CAP"]))
     return {"pool_size": size, "max_overflow": config["DB_MAX_OVERFLOW"], "pool_timeout": config["DB_POOL_TIMEOUT"],
             "pool_recycle": config["DB_POOL_RECYCLE"], "pool_pre_ping": pre_ping}
+
+
+def loads_json(text: str | bytes):
+    """JSON column values as Python: orjson reads them several times faster than the standard
+    library (a history page reads two JSON columns per message); what orjson refuses (an integer
+    beyond 64 bits) the standard library reads."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 def count_connections(engine: Engine) -> None:
