@@ -6,14 +6,18 @@ from contextlib import contextmanager
 import pytest
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
+import sqlalchemy as sa
 from sqlalchemy import event
 
 from app.admin.settings import settings_changed
 from app.database import Prepared
 from app.extensions import db
 from app.json_provider import FastJSONProvider
+from app.ids import uuid7
+from app.messaging import history
 from app.messaging.frames import serialize
 from app.messaging.messages import message_rows
+from app.models import Message
 from tests.api_helpers import add_member, load, make_channel, send
 
 
@@ -132,6 +136,37 @@ def test_history_lists_reactions_in_the_order_they_were_given(api, owner, user, 
     assert [(r["emoji"], r["user_ids"]) for r in page[0]["reactions"]] == expected
     one = api.call("GET", f"/api/v1/messages/{message}", token=user["token"]).get_json()
     assert [(r["emoji"], r["user_ids"]) for r in one["message_data"]["reactions"]] == expected
+
+
+def test_a_quiet_channel_page_starts_in_the_channel_index(api, app, owner, general):
+    """A page is read from the (channel_id, id) index even where the statistics make walking the
+    primary key look cheaper (on PostgreSQL "=" on the channel let the planner do so, and read
+    every newer message of a busy channel before reaching a quiet one's)."""
+    quiet = make_channel(api, owner["token"], "quiet")
+    with app.app_context():
+        def rows(channel: str, count: int) -> list[dict]:
+            return [{"id": uuid7(), "channel_id": channel, "sender_id": owner["id"], "key_id": "k", "ciphertext": b"x",
+                     "hashed_message": "h", "attachments": []} for _ in range(count)]
+        older, newer = rows(quiet, 1000), rows(general, 4000)
+        db.session.execute(sa.insert(Message), older + newer)
+        db.session.commit()
+        connection = db.session.connection()
+        connection.exec_driver_sql("ANALYZE")  # the quiet channel holds a fifth of the rows, all older
+        # A cursor after every message: the page is the channel's newest, as far back as they go.
+        for kind, extra in (("newest", {}), ("before", {"before": "ffffffff-ffff-7fff-bfff-ffffffffffff"})):
+            statement = history._PAGES[connection.dialect.name][kind]
+            sql, names, _binds, _results = statement.plan(connection.dialect)
+            values = {"channel_id": quiet, "limit": 50, "offset": 0, **extra}
+            if connection.dialect.name == "postgresql":
+                plan = "\n".join(row[0] for row in connection.exec_driver_sql("EXPLAIN " + sql, values))
+                scans = [line for line in plan.splitlines() if "Scan" in line and " on messages " in line
+                         and " on messages original" not in line]  # the page, not the replied originals
+                assert scans and all("ix_messages_channel_id_id" in line for line in scans), plan
+            else:
+                plan = connection.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, tuple(values[n] for n in names)).all()
+                assert any("ix_messages_channel_id_id (channel_id=?" in row[3] for row in plan), plan
+            assert [row.id for row in statement.all(values)] == [row["id"] for row in older[-50:]]
+        db.session.rollback()
 
 
 @pytest.mark.parametrize("private", [False, True])

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from .. import crypto
 from ..accounts.auth import CALLER_COLUMNS, Caller
 from ..database import Prepared
+from ..extensions import db
 from ..models import Message, Pin, User
 from .frames import object_of, reply_summary, sender_fields
 from .messages import ChannelRow
@@ -25,14 +26,25 @@ _SENDER_KEYS = [column.key for column in CALLER_COLUMNS][:6]
 _ORIGINAL_KEYS = ("id", "channel_id", "sender_id", "key_id", "ciphertext")
 
 
-def _statement(newest_first: bool, before: bool = False, after: bool = False) -> Prepared:
-    """The page's messages oldest first with their joins."""
-    page = sa.select(*_messages.c).where(_messages.c.channel_id == sa.bindparam("channel_id"))
+def _statement(newest_first: bool, before: bool = False, after: bool = False, as_range: bool = False) -> Prepared:
+    """The page's messages oldest first with their joins.
+
+    as_range (PostgreSQL): the channel is written as a range of its one id and the page ordered by
+    (channel_id, id). PostgreSQL then cannot drop channel_id from the ORDER BY as a constant, and
+    only the (channel_id, id) index yields that order; with "=" its planner may walk the primary
+    key backwards instead and filter, reading every newer message of every other channel (tens
+    of milliseconds a page for a quiet channel of a busy server). SQLite keeps "=" and ORDER BY id:
+    it would not start a cursor page at the cursor within a range, nor use the index for both columns."""
+    channel_id, message_id, value = _messages.c.channel_id, _messages.c.id, sa.bindparam("channel_id")
+    if as_range:
+        page, order = sa.select(*_messages.c).where(channel_id >= value, channel_id <= value), (channel_id, message_id)
+    else:
+        page, order = sa.select(*_messages.c).where(channel_id == value), (message_id,)
     if before:
-        page = page.where(_messages.c.id < sa.bindparam("before"))
+        page = page.where(message_id < sa.bindparam("before"))
     if after:
-        page = page.where(_messages.c.id > sa.bindparam("after"))
-    page = page.order_by(_messages.c.id.desc() if newest_first else _messages.c.id)
+        page = page.where(message_id > sa.bindparam("after"))
+    page = page.order_by(*((column.desc() for column in order) if newest_first else order))
     # Both always named: SQLite renders an OFFSET with any LIMIT (an anonymous parameter otherwise).
     page = page.limit(sa.bindparam("limit", type_=sa.Integer)).offset(sa.bindparam("offset", type_=sa.Integer))
     page = page.subquery("page")
@@ -51,10 +63,12 @@ def _statement(newest_first: bool, before: bool = False, after: bool = False) ->
     return Prepared(sa.select(*columns).select_from(joined).order_by(page.c.id), "HistoryRow")
 
 
-_NEWEST = _statement(newest_first=True)
-_BEFORE = _statement(newest_first=True, before=True)
-_AFTER = _statement(newest_first=False, after=True)
-_BETWEEN = _statement(newest_first=False, before=True, after=True)
+# Per dialect: newest page, before a cursor, after one, between two.
+_PAGES = {dialect: {"newest": _statement(True, as_range=as_range),
+                    "before": _statement(True, before=True, as_range=as_range),
+                    "after": _statement(False, after=True, as_range=as_range),
+                    "between": _statement(False, before=True, after=True, as_range=as_range)}
+          for dialect, as_range in (("sqlite", False), ("postgresql", True))}
 
 _SENDER = slice(len(_messages.c), len(_messages.c) + len(_SENDER_KEYS))
 
@@ -65,8 +79,8 @@ _Original = namedtuple("Original", _ORIGINAL_KEYS)
 
 def page(channel: ChannelRow, viewer: str, number: int, per_page: int) -> list[dict]:
     """Page `number` counted from the newest (page 1), oldest first."""
-    return _objects(channel, viewer, _NEWEST, {"channel_id": channel.id, "limit": per_page,
-                                               "offset": (number - 1) * per_page})
+    return _objects(channel, viewer, "newest", {"channel_id": channel.id, "limit": per_page,
+                                                "offset": (number - 1) * per_page})
 
 
 def around(channel: ChannelRow, viewer: str, before: str | None, after: str | None, limit: int) -> list[dict]:
@@ -76,14 +90,14 @@ def around(channel: ChannelRow, viewer: str, before: str | None, after: str | No
     values = {"channel_id": channel.id, "limit": limit, "offset": 0, "before": before and before.lower(),
               "after": after and after.lower()}
     if after:
-        statement = _BETWEEN if before else _AFTER
+        kind = "between" if before else "after"
     else:
-        statement = _BEFORE if before else _NEWEST
-    return _objects(channel, viewer, statement, values)
+        kind = "before" if before else "newest"
+    return _objects(channel, viewer, kind, values)
 
 
-def _objects(channel: ChannelRow, viewer: str, statement: Prepared, values: dict) -> list[dict]:
-    rows = statement.all(values)
+def _objects(channel: ChannelRow, viewer: str, kind: str, values: dict) -> list[dict]:
+    rows = _PAGES[db.session.connection().dialect.name][kind].all(values)
     if not rows:
         return []
     texts = dict(zip((row.id for row in rows),
