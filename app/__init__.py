@@ -44,6 +44,7 @@ def create_app(config_object: str | type = "config.Config", **overrides) -> Flas
         database.count_connections(db.engine)
         if db.engine.dialect.name != "sqlite" and app.config["DB_POOL_PRE_PING"] and app.config["DB_POOL_PING_IDLE"]:
             database.ping_idle_connections(db.engine, app.config["DB_POOL_PING_IDLE"])
+    database.run_reads_outside_transactions(app)  # before any hook that reads the database
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
     redis.init_app(app)
     keys.init_app(app)

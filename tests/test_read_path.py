@@ -169,6 +169,29 @@ def test_a_quiet_channel_page_starts_in_the_channel_index(api, app, owner, gener
         db.session.rollback()
 
 
+def test_history_reads_outside_a_transaction_on_postgresql(api, app, owner, general, monkeypatch):
+    """A reads_only route runs its statements in autocommit on PostgreSQL (no BEGIN, no ROLLBACK);
+    the connection is transactional again for the next request, a send."""
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("SQLite begins no transaction for reads")
+    send(api, owner["token"], general, "hello")
+    seen = []
+    original = Prepared._run
+
+    def prepared_run(self, driver, *args, **kwargs):
+        seen.append(driver.autocommit)
+        return original(self, driver, *args, **kwargs)
+
+    monkeypatch.setattr(Prepared, "_run", prepared_run)
+    for _ in range(3):  # every pooled connection it may take
+        assert [m["message"] for m in load(api, owner["token"], general)] == ["hello"]
+    reads, seen[:] = list(seen), []
+    send(api, owner["token"], general, "and again")
+    assert reads and all(reads), reads
+    assert seen and not any(seen), seen
+
+
 @pytest.mark.parametrize("private", [False, True])
 def test_history_objects_equal_the_generic_serialiser(api, app, owner, user, other_user, private):
     channel, ids = _rich_channel(api, owner, user, other_user, 12, private=private)

@@ -7,6 +7,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..accounts.auth import Caller, current_caller, login_required, staff_required
 from ..admin import audit
+from ..database import reads_only
 from ..errors import APIError, ValidationError
 from ..extensions import db
 from ..messaging import channel_rules, edits, events, history, messages, send
@@ -183,6 +184,7 @@ class History(Fields):
 
 
 @bp.get("/<channel_id>/load_messages")
+@reads_only
 @login_required
 @endpoint("Message history: page 1 is the newest; or before/after cursors with limit", History,
           {200: "messages", 404: "UNKNOWN_CHANNEL"})

@@ -2,6 +2,7 @@
 from flask import Blueprint
 
 from ..accounts.auth import current_caller, login_required
+from ..database import reads_only
 from ..messaging import edits, history, messages, reactions
 from ..messaging.frames import seen_by, serialize
 from ..endpoint import endpoint
@@ -21,6 +22,7 @@ class ChannelHistory(Fields):
 
 
 @bp.get("", strict_slashes=False)
+@reads_only
 @login_required
 @endpoint("Messages of a channel, oldest first: the newest `limit`, or before/after a cursor", ChannelHistory,
           {200: "messages", 404: "UNKNOWN_CHANNEL"})
@@ -31,6 +33,7 @@ def list_messages(query: ChannelHistory):
 
 
 @bp.get("/<message_id>")
+@reads_only
 @login_required
 @endpoint("One message", statuses={200: "message_data", 404: "UNKNOWN_MESSAGE"})
 def get_message(message_id: str):
@@ -90,6 +93,7 @@ def remove_reaction(message_id: str, emoji: str):
 
 
 @bp.get("/<message_id>/reactions")
+@reads_only
 @login_required
 @endpoint("A message's reactions: [{emoji, count, user_ids, me}]", statuses={200: "reactions", 404: "UNKNOWN_MESSAGE"})
 def list_reactions(message_id: str):
