@@ -5,6 +5,7 @@ import time
 
 import pytest
 import redis as redis_lib
+import sqlalchemy as sa
 
 from app import keys
 from app.extensions import db, redis
@@ -119,3 +120,18 @@ def test_a_lost_cursor_reads_the_log_at_once(relay, published):
     assert relay.run_once() is False  # no wait: no other process will fill a lost cursor
     assert [e["seq"] for e in published(1)] == [seq]
     assert redis.get(keys.relay_cursor()) == str(seq).encode()
+
+
+def test_the_first_event_of_a_transaction_takes_the_order_lock(app):
+    """On PostgreSQL the event insert itself takes the lock that orders commits, held to the end."""
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("SQLite's write lock orders the commits")
+        held = sa.text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 0 AND objid = :key"
+                       " AND granted")
+        event_log.record("broadcast", {"type": "test", "name": "locked"})
+        with db.engine.connect() as other:
+            assert other.execute(held, {"key": event_log.ADVISORY_KEY}).scalar() == 1
+            event_log.record("broadcast", {"type": "test", "name": "same transaction"})  # no second lock
+            db.session.rollback()
+            assert other.execute(held, {"key": event_log.ADVISORY_KEY}).scalar() == 0
