@@ -1,4 +1,6 @@
-"""Database specifics: the connection pool's size and pings, SQLite's connection settings and the driver-level fast path (Prepared).
+"""Database specifics: the connection pool's size and pings, SQLite's connection settings, JSON
+column reading, read-only views outside transactions (PostgreSQL) and the driver-level fast path
+(Prepared).
 
 Prepared relies on these SQLAlchemy internals, checked by tests/test_database.py so that an
 upgrade that changes them fails loudly: `compiled.positiontup`, `compiled.binds`,

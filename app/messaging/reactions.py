@@ -186,7 +186,9 @@ def _fixed_width_text(element, compiler, **kw):
 # commas (neither can occur in a time, an id or an emoji). Written into the SQL, not bound: a
 # Prepared statement binds only the values it is given.
 _FIELD, _ENTRY = "|", ","
-_FIELD_SQL, _ENTRY_SQL = sa.literal_column("'|'"), sa.literal_column("','")
+_FIELD_SQL, _ENTRY_SQL = sa.literal_column(f"'{_FIELD}'"), sa.literal_column(f"'{_ENTRY}'")
+
+
 def given_column(message_id):
     """A scalar subquery of a message's reactions as one string (None without any), so that a page
     statement reads them with its messages; reactions_in() turns it into the message's `reactions`."""
