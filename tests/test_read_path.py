@@ -49,10 +49,13 @@ def statements(app, monkeypatch):
 @pytest.mark.parametrize("path", ["/api/v1/info", "/api/v1/system/server-info"])
 def test_server_info_runs_no_sql_on_a_cache_hit(api, app, owner, monkeypatch, path):
     assert api.call("GET", path).status_code == 200  # fills the cache
-    with statements(app, monkeypatch) as counted:
-        for _ in range(20):
-            assert api.call("GET", path).status_code == 200
-    assert counted["sql"] == 0
+    runs = []
+    for _ in range(3):  # the fewest of three: the counter sees every thread, and a background
+        with statements(app, monkeypatch) as counted:  # reload (relay, block list) may land in one
+            for _ in range(20):
+                assert api.call("GET", path).status_code == 200
+        runs.append(counted["sql"])
+    assert min(runs) == 0, runs
     settings_changed()  # a miss reads the row: the counter sees it
     with statements(app, monkeypatch) as counted:
         assert api.call("GET", path).status_code == 200
