@@ -3,9 +3,9 @@
 It reads the page and everything a message joins: its sender, whether it is pinned, the original
 it replies to and that original's sender, and its reactions (many per message, read as one string
 by a subquery on the reactions' primary key). The page is chosen in a subquery first, so only its
-rows are joined however deep the cursor or the page number. The texts (the page's and the replied originals')
-are decrypted with one look-up of the key file, a reply to a message of the same page reuses its
-text, and each sender's fields are built once per page.
+rows are joined however deep the cursor or the page number. The texts (the page's and the
+replied originals') are decrypted with one look-up of the key file, a reply to a message of the
+same page reuses its text, and each sender's fields are built once per page.
 """
 from collections import namedtuple
 
