@@ -2,6 +2,7 @@
 statements whatever their size, and the same message objects as the generic serialiser."""
 import datetime
 from contextlib import contextmanager
+from types import SimpleNamespace
 
 import pytest
 from flask import Flask
@@ -16,7 +17,7 @@ from app.json_provider import FastJSONProvider
 from app.ids import uuid7
 from app.messaging import history
 from app.messaging.frames import serialize
-from app.messaging.messages import message_rows
+from app.messaging.messages import message_rows, unread_count
 from app.models import Message
 from tests.api_helpers import add_member, load, make_channel, send
 
@@ -169,6 +170,9 @@ def test_a_quiet_channel_page_starts_in_the_channel_index(api, app, owner, gener
                 plan = connection.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, tuple(values[n] for n in names)).all()
                 assert any("ix_messages_channel_id_id (channel_id=?" in row[3] for row in plan), plan
             assert [row.id for row in statement.all(values)] == [row["id"] for row in older[-50:]]
+        # Its unread count, read up to its last message and from one before it.
+        assert unread_count(SimpleNamespace(id="another reader"), quiet, older[-1]["id"]) == 0
+        assert unread_count(SimpleNamespace(id="another reader"), quiet, older[-2]["id"]) == 1
         db.session.rollback()
 
 

@@ -17,7 +17,7 @@ from ..database import Prepared
 from ..extensions import db
 from ..models import Message, Pin, User
 from .frames import object_of, reply_summary, sender_fields
-from .messages import ChannelRow
+from .messages import ChannelRow, in_channel
 from .reactions import given_column, reactions_in
 
 _messages = Message.__table__
@@ -27,19 +27,10 @@ _ORIGINAL_KEYS = ("id", "channel_id", "sender_id", "key_id", "ciphertext")
 
 
 def _statement(newest_first: bool, before: bool = False, after: bool = False, as_range: bool = False) -> Prepared:
-    """The page's messages oldest first with their joins.
-
-    as_range (PostgreSQL): the channel is written as a range of its one id and the page ordered by
-    (channel_id, id). PostgreSQL then cannot drop channel_id from the ORDER BY as a constant, and
-    only the (channel_id, id) index yields that order; with "=" its planner may walk the primary
-    key backwards instead and filter, reading every newer message of every other channel (tens
-    of milliseconds a page for a quiet channel of a busy server). SQLite keeps "=" and ORDER BY id:
-    it would not start a cursor page at the cursor within a range, nor use the index for both columns."""
-    channel_id, message_id, value = _messages.c.channel_id, _messages.c.id, sa.bindparam("channel_id")
-    if as_range:
-        page, order = sa.select(*_messages.c).where(channel_id >= value, channel_id <= value), (channel_id, message_id)
-    else:
-        page, order = sa.select(*_messages.c).where(channel_id == value), (message_id,)
+    """The page's messages oldest first with their joins; as_range on PostgreSQL (in_channel())."""
+    condition, order = in_channel(_messages, sa.bindparam("channel_id"), as_range)
+    page = sa.select(*_messages.c).where(condition)
+    message_id = _messages.c.id
     if before:
         page = page.where(message_id < sa.bindparam("before"))
     if after:
