@@ -1,6 +1,6 @@
 """Database specifics: the connection pool's size and pings, SQLite's connection settings, JSON
-column reading, read-only views outside transactions (PostgreSQL) and the driver-level fast path
-(Prepared).
+column reading, timestamps as text written by the database, read-only views outside transactions
+(PostgreSQL) and the driver-level fast path (Prepared).
 
 Prepared relies on these SQLAlchemy internals, checked by tests/test_database.py so that an
 upgrade that changes them fails loudly: `compiled.positiontup`, `compiled.binds`,
@@ -13,10 +13,13 @@ import time
 from collections import namedtuple
 
 import orjson
+import sqlalchemy as sa
 from flask import request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from . import metrics
 from .extensions import db
@@ -47,6 +50,43 @@ def loads_json(text: str | bytes):
         return orjson.loads(text)
     except orjson.JSONDecodeError:
         return json.loads(text)
+
+
+class IsoTime(FunctionElement):
+    """A timestamp as the text clients read (ids.iso(): "YYYY-MM-DDTHH:MM:SSZ", the fraction of
+    a second dropped), written by the database: a history page then neither parses two datetimes
+    per message nor formats them back."""
+    type = sa.String()
+    inherit_cache = True
+
+
+@compiles(IsoTime)
+def _iso_of_stored_text(element, compiler, **kw):
+    # SQLite stores DATETIME as "YYYY-MM-DD HH:MM:SS.ffffff" (SQLAlchemy's format): cut and joined.
+    value = compiler.process(list(element.clauses)[0], **kw)
+    return f"substr({value}, 1, 10) || 'T' || substr({value}, 12, 8) || 'Z'"
+
+
+@compiles(IsoTime, "postgresql")
+def _iso_by_to_char(element, compiler, **kw):
+    return """to_char(%s, 'YYYY-MM-DD"T"HH24:MI:SS"Z"')""" % compiler.process(list(element.clauses)[0], **kw)
+
+
+class SortableTime(FunctionElement):
+    """A timestamp as text that sorts as the time does, whatever the server's date style."""
+    type = sa.String()
+    inherit_cache = True
+
+
+@compiles(SortableTime)
+def _stored_text(element, compiler, **kw):
+    # SQLite stores DATETIME as fixed-width ISO text, microseconds included: already sortable.
+    return compiler.process(sa.cast(list(element.clauses)[0], sa.String), **kw)
+
+
+@compiles(SortableTime, "postgresql")
+def _fixed_width_text(element, compiler, **kw):
+    return "to_char(%s, 'YYYYMMDDHH24MISSUS')" % compiler.process(list(element.clauses)[0], **kw)
 
 
 def reads_only(view):

@@ -48,10 +48,11 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
-def iso(value: datetime | None) -> str | None:
-    """ISO 8601 UTC with a Z suffix, as the contract requires."""
-    if value is None:
-        return None
+def iso(value: datetime | str | None) -> str | None:
+    """ISO 8601 UTC with a Z suffix, to the second. A string is a time the database already wrote
+    in this form (app/database.py IsoTime) and is returned as it is."""
+    if value is None or isinstance(value, str):
+        return value
     if value.tzinfo is not None:
         value = value.astimezone(timezone.utc).replace(tzinfo=None)
     return value.isoformat(timespec="seconds") + "Z"

@@ -1,6 +1,7 @@
 """The read path: settings served from the per-process cache, history pages in a fixed number of
 statements whatever their size, and the same message objects as the generic serialiser."""
 import datetime
+import functools
 from contextlib import contextmanager
 from types import SimpleNamespace
 
@@ -14,7 +15,7 @@ from app.admin.settings import settings_changed
 from app.database import Prepared
 from app.extensions import db
 from app.json_provider import FastJSONProvider
-from app.ids import uuid7
+from app.ids import iso, uuid7
 from app.messaging import history
 from app.messaging.frames import serialize
 from app.messaging.messages import message_rows, unread_count
@@ -104,22 +105,27 @@ def _rich_channel(api, owner, user, other_user, count: int, private: bool = Fals
 def test_history_pages_take_the_same_statements_whatever_their_size(api, app, owner, user, other_user,
                                                                      monkeypatch):
     channel, ids = _rich_channel(api, owner, user, other_user, 24)
+
+    def messages_route():
+        response = api.call("GET", "/api/v1/messages", token=user["token"], query={"channel_id": channel, "limit": 24})
+        assert response.status_code == 200
+        return response.get_json()["messages"]
+
+    reads = {label: functools.partial(load, api, user["token"], channel, **query) for label, query in {
+        "newest 3": {"messages_per_page": 3}, "newest 24": {"messages_per_page": 24},
+        "before 3": {"before": ids[-1], "limit": 3}, "before 23": {"before": ids[-1], "limit": 23},
+        "after 20": {"after": ids[2], "limit": 20}, "page 2": {"page": 2, "messages_per_page": 10}}.items()}
+    reads["messages 24"] = messages_route
     counts = {}
-    for label, query in {"newest 3": {"messages_per_page": 3}, "newest 24": {"messages_per_page": 24},
-                         "before 3": {"before": ids[-1], "limit": 3}, "before 23": {"before": ids[-1], "limit": 23},
-                         "after 20": {"after": ids[2], "limit": 20}, "page 2": {"page": 2, "messages_per_page": 10}
-                         }.items():
+    for label, read in reads.items():
         runs = []
         for _ in range(3):  # the fewest of three: a periodic cache reload may land in one
             with statements(app, monkeypatch) as counted:
-                page = load(api, user["token"], channel, **query)
+                page = read()
             runs.append(counted["sql"])
         assert page and all(m["reactions"] and m["reply_to"] for m in page)
         counts[label] = min(runs)
-    with statements(app, monkeypatch) as counted:
-        response = api.call("GET", "/api/v1/messages", token=user["token"], query={"channel_id": channel, "limit": 24})
-    assert response.status_code == 200 and len(response.get_json()["messages"]) == 24
-    counts["messages 24"] = counted["sql"]
+    assert len(messages_route()) == 24
     # The token, the channel, the page with its joins and reactions.
     assert set(counts.values()) == {3}, counts
 
@@ -197,6 +203,24 @@ def test_history_reads_outside_a_transaction_on_postgresql(api, app, owner, gene
     send(api, owner["token"], general, "and again")
     assert reads and all(reads), reads
     assert seen and not any(seen), seen
+
+
+def test_history_times_read_as_text_equal_the_objects_times(api, app, owner, general):
+    """A page reads its times as text written by the database: the same text as iso() of the
+    stored value, the fraction of a second dropped, never rounded up."""
+    ids = [send(api, owner["token"], general, f"timed {n}") for n in range(2)]
+    stored = {ids[0]: (datetime.datetime(2026, 3, 4, 5, 6, 7, 999999), datetime.datetime(2026, 12, 31, 23, 59, 59, 500000)),
+              ids[1]: (datetime.datetime(2027, 1, 1), None)}
+    with app.app_context():
+        for message_id, (sent_at, edited_at) in stored.items():
+            db.session.execute(sa.update(Message).where(Message.id == message_id)
+                               .values(sent_at=sent_at, edited_at=edited_at))
+        db.session.commit()
+    expected = [(iso(sent_at), iso(edited_at)) for sent_at, edited_at in stored.values()]
+    assert expected == [("2026-03-04T05:06:07Z", "2026-12-31T23:59:59Z"), ("2027-01-01T00:00:00Z", None)]
+    for page in (load(api, owner["token"], general, messages_per_page=2), load(api, owner["token"], general, limit=2,
+                                                                                before=uuid7())):
+        assert [(m["sent_at"], m["edited_at"]) for m in page] == expected
 
 
 @pytest.mark.parametrize("private", [False, True])

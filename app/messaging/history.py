@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from .. import crypto
 from ..accounts.auth import CALLER_COLUMNS, Caller
-from ..database import Prepared
+from ..database import IsoTime, Prepared
 from ..extensions import db
 from ..models import Message, Pin, User
 from .frames import object_of, reply_summary, sender_fields
@@ -24,6 +24,7 @@ _messages = Message.__table__
 # What an object shows of a sender: the Caller fields up to the roles (the rest keep defaults).
 _SENDER_KEYS = [column.key for column in CALLER_COLUMNS][:6]
 _ORIGINAL_KEYS = ("id", "channel_id", "sender_id", "key_id", "ciphertext")
+_TIMES = {"sent_at", "edited_at"}
 
 
 def _statement(newest_first: bool, before: bool = False, after: bool = False, as_range: bool = False) -> Prepared:
@@ -41,7 +42,8 @@ def _statement(newest_first: bool, before: bool = False, after: bool = False, as
     page = page.subquery("page")
     sender, author = User.__table__.alias("sender"), User.__table__.alias("author")
     original, pins = _messages.alias("original"), Pin.__table__
-    columns = [*page.c,
+    # The times come as the text objects show (IsoTime), the other columns as stored.
+    columns = [*(IsoTime(column).label(column.key) if column.key in _TIMES else column for column in page.c),
                *(sender.c[key].label(f"by_{key}") for key in _SENDER_KEYS),
                pins.c.message_id.is_not(None).label("pinned"),
                *(original.c[key].label(f"original_{key}") for key in _ORIGINAL_KEYS),

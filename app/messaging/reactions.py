@@ -8,12 +8,10 @@ import unicodedata
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.functions import FunctionElement
 
 from ..accounts import moderation
 from ..accounts.auth import Caller
-from ..database import Prepared
+from ..database import Prepared, SortableTime
 from ..errors import APIError
 from ..extensions import db
 from ..ids import utcnow
@@ -165,23 +163,6 @@ def remove(caller: Caller, message_id: str, emoji: str) -> int:
     return count
 
 
-class _SortableTime(FunctionElement):
-    """A timestamp as text that sorts as the time does, whatever the server's date style."""
-    type = sa.String()
-    inherit_cache = True
-
-
-@compiles(_SortableTime)
-def _stored_text(element, compiler, **kw):
-    # SQLite stores DATETIME as fixed-width ISO text, microseconds included: already sortable.
-    return compiler.process(sa.cast(list(element.clauses)[0], sa.String), **kw)
-
-
-@compiles(_SortableTime, "postgresql")
-def _fixed_width_text(element, compiler, **kw):
-    return "to_char(%s, 'YYYYMMDDHH24MISSUS')" % compiler.process(list(element.clauses)[0], **kw)
-
-
 # A message's reactions in one column: "<given at>|<user id>|<emoji>" per reaction, joined by
 # commas (neither can occur in a time, an id or an emoji). Written into the SQL, not bound: a
 # Prepared statement binds only the values it is given.
@@ -192,7 +173,7 @@ _FIELD_SQL, _ENTRY_SQL = sa.literal_column(f"'{_FIELD}'"), sa.literal_column(f"'
 def given_column(message_id):
     """A scalar subquery of a message's reactions as one string (None without any), so that a page
     statement reads them with its messages; reactions_in() turns it into the message's `reactions`."""
-    entry = _SortableTime(_r.c.created_at) + _FIELD_SQL + _r.c.user_id + _FIELD_SQL + _r.c.emoji
+    entry = SortableTime(_r.c.created_at) + _FIELD_SQL + _r.c.user_id + _FIELD_SQL + _r.c.emoji
     return sa.select(sa.func.aggregate_strings(entry, _ENTRY_SQL)).where(_r.c.message_id == message_id).scalar_subquery()
 
 
