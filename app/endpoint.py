@@ -115,4 +115,3 @@ def endpoint(summary: str, model: type[Fields] | None = None, statuses: dict | N
         wrapper._endpoint = note
         return wrapper
     return decorate
-

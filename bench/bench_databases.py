@@ -33,6 +33,7 @@ OPENED_RE = re.compile(rb"^pufferblow_db_connections_opened_total (\S+)$", re.MU
 ROUTES = ("trivial", "info", "send", "newest", "deep")
 TARGETS = {"info": 0.80, "newest": 0.25, "deep": 0.20}  # of the trivial route's req/s
 
+
 def requests_for(ids: dict) -> dict:
     """Route name -> make_request(connection, seq) for http_load."""
     auth = {"Authorization": f"Bearer {ids['token']}"}
@@ -45,6 +46,7 @@ def requests_for(ids: dict) -> dict:
             "send": lambda c, s: ("POST", send, json_body({"message": f"m {c}-{s}"}), auth),
             "newest": lambda _c, _s: ("GET", newest, None, auth),
             "deep": lambda _c, _s: ("GET", deep, None, auth)}
+
 
 class Side:
     """One database's stack, its requests and what each round measured."""
@@ -90,6 +92,7 @@ class Side:
         values = sorted(r / t for r, t in zip(self.rps[route], self.rps["trivial"]))
         return values[len(values) // 2]
 
+
 def summary(sides: list[Side]) -> None:
     labels = {"trivial": "trivial JSON route (GET /healthz)", "info": "GET /api/v1/info",
               "send": "send_message (JSON)", "newest": f"load_messages newest 50 of {SMALL:,}",
@@ -113,6 +116,7 @@ def summary(sides: list[Side]) -> None:
         for route in ROUTES[1:]:
             report(f"{labels[route]}: SQLite / PostgreSQL req/s (target <= 1.5x)",
                    lite.median(route) / pg.median(route), "x")
+
 
 def main() -> None:
     print("databases", flush=True)
@@ -140,6 +144,7 @@ def main() -> None:
                 f"{side.name} " + " / ".join(f"{side.rps[r][-1]:,.0f}" for r in ROUTES) for side in sides),
                 "req/s (trivial / info / send / newest / deep)")
         summary(sides)
+
 
 if __name__ == "__main__":
     main()

@@ -54,7 +54,6 @@ def _app():
     """The app for the current bench environment (config.Config read its variables at import)."""
     from app import create_app
 
-
     return create_app(DATA_DIR=os.environ["PUFFERBLOW_DATA_DIR"], REDIS_URL=os.environ["REDIS_URL"],
                       SQLALCHEMY_DATABASE_URI=os.environ["DATABASE_URL"])
 

@@ -16,6 +16,7 @@ from scripts.embedded_redis import start_redis, stop_redis  # noqa: E402
 from scripts.stack import CeleryWorker  # noqa: E402
 from tests.api_helpers import Api, make_channel  # noqa: E402
 
+
 @pytest.fixture(scope="session")
 def services(tmp_path_factory):
     """URLs and the data dir shared by the in-process app and any subprocess a test starts."""

@@ -153,4 +153,3 @@ class Relay:
                 end.close()
             except OSError:
                 pass
-

@@ -298,4 +298,3 @@ class Fleet:
                 errors.append(exc)
         if errors:
             raise errors[0]
-

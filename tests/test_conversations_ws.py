@@ -18,7 +18,6 @@ def _ready(*sockets):
         next_frame(ws, "pong")
 
 
-
 def test_edit_reaction_and_pin_events(stack, api, owner, user, general):
     channel_ws, all_ws = connect(stack, f"/ws/channels/{general}", user["token"]), connect(stack, "/ws", user["token"])
     _ready(channel_ws, all_ws)

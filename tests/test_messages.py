@@ -362,6 +362,7 @@ def published(monkeypatch):
     """The events messaging records in the log or publishes, as (kind, frame, channel_id, audience, extra)."""
     from app.messaging import events
     seen = []
+
     def prepare(kind, frame, channel_id=None, audience=None, **extra):
         return kind, frame, channel_id, audience, extra
     for name in ("publish", "record"):

@@ -15,7 +15,6 @@ def stack(app, services):
         yield running
 
 
-
 def _sockets_on_both_workers(stack, app, token, user_id):
     sockets = []
     for _ in range(20):

@@ -21,7 +21,6 @@ def stack(app, services):
         yield running
 
 
-
 def _presence_of(ws, user_id: str, timeout: float = 5) -> dict:
     while True:
         frame = next_frame(ws, "presence", timeout=timeout)

@@ -268,7 +268,6 @@ def test_deleted_channel_closes_its_sockets(stack, api, owner, user, general):
     all_ws.close()
 
 
-
 def _presence_of(ws, user_id: str) -> dict:
     while True:
         frame = next_frame(ws, "presence")

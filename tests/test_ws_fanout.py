@@ -13,7 +13,6 @@ def stack(request, app, services):
         yield running
 
 
-
 def test_twenty_sockets_on_both_workers_receive_every_message(stack, app, api, owner):
     channel_id = make_channel(api, owner["token"], "general")
     accounts = [api.signup(f"reader{n}") for n in range(10)]

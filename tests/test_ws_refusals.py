@@ -138,4 +138,3 @@ def test_read_confirmation_of_a_hidden_message_looks_unknown(stack, api, owner, 
         answers.append((frame["status_code"], frame["code"], frame["detail"]))
     assert answers[0] == answers[1] == (404, "UNKNOWN_MESSAGE", answers[0][2])
     ws.close()
-

@@ -94,4 +94,3 @@ def lift_timeout(target: User) -> bool:
     active = target.timeout_until is not None and target.timeout_until > utcnow()
     target.timeout_until = None
     return active
-

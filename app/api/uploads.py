@@ -69,56 +69,32 @@ def _server_image(form: Fields, field: str):
 
 
 @users_bp.post("/profile/avatar")
-
-
 @login_required
-
-
 @endpoint("Upload your avatar (PNG, JPEG, GIF or WebP) as the multipart field file (or avatar)", AvatarFile,
           IMAGE_RESPONSES, tag=TAG)
-
-
 def user_avatar(form: AvatarFile):
     return _user_image(form, "avatar")
 
 
 @users_bp.post("/profile/banner")
-
-
 @login_required
-
-
 @endpoint("Upload your banner (PNG, JPEG, GIF or WebP) as the multipart field file (or banner)", BannerFile,
           IMAGE_RESPONSES, tag=TAG)
-
-
 def user_banner(form: BannerFile):
     return _user_image(form, "banner")
 
 
 @system_bp.post("/upload-avatar")
-
-
 @owner_required
-
-
 @endpoint("Upload the server's avatar (owner) as the multipart field avatar (or file)", AvatarFile,
           IMAGE_RESPONSES, tag=TAG)
-
-
 def server_avatar(form: AvatarFile):
     return _server_image(form, "avatar")
 
 
 @system_bp.post("/upload-banner")
-
-
 @owner_required
-
-
 @endpoint("Upload the server's banner (owner) as the multipart field banner (or file)", BannerFile,
           IMAGE_RESPONSES, tag=TAG)
-
-
 def server_banner(form: BannerFile):
     return _server_image(form, "banner")

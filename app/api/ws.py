@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 bp = Blueprint("ws", __name__)
 MAX_SEQ = 2**63 - 1
 
+
 class Resume(Fields):
     since: Integer(0, MAX_SEQ, description="Replay the logged events after this seq first") = None
 

@@ -143,4 +143,3 @@ def _sideways(img: Image.Image) -> bool:
 def clean(path: str, ext: str) -> bytes:
     """The upload itself, turned upright and re-encoded without its metadata."""
     return render(path, None, ext, "lossless" if ext in ("png", "gif") else "clean")
-

@@ -30,7 +30,6 @@ from .fastlimiter import FastLimiter
 from .storage import SCHEME
 
 
-
 def _request_user():
     """The user behind this request's token, or None (a bad token or body counts as anonymous)."""
     # Every attribute read through one of Flask's proxies costs about a microsecond: resolve each once.
